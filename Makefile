@@ -1,0 +1,96 @@
+# defer - make, make run, make test, make bench, make fuzz, make clean.
+#
+# Two builds side by side: build/release (optimised, what `make run` and
+# `make bench` use) and build/asan (AddressSanitizer + UBSan, what `make
+# test` runs everything against). Each target installs the Debian packages
+# it needs first (scripts/deps.sh, a no-op when they are present).
+
+.DEFAULT_GOAL := all
+SHELL := /bin/bash
+
+CC ?= cc
+PYTHON := /usr/bin/python3
+DATA_DIR ?= $(CURDIR)/data
+
+WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \
+        -Wno-format-nonliteral
+ifeq ($(CI),true)
+WARN += -Werror
+endif
+BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -Isrc $(WARN) -MMD -MP
+LIBS := -luv
+
+RELEASE_CFLAGS := $(BASE_CFLAGS) -O2 -g
+ASAN_CFLAGS := $(BASE_CFLAGS) -O1 -g -fno-omit-frame-pointer \
+               -fsanitize=address,undefined -fno-sanitize-recover=all
+
+# Everything but main.c goes into a library the tests link against.
+LIB_SRC := $(filter-out src/main.c,$(wildcard src/*.c src/*/*.c))
+MAIN_SRC := src/main.c
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+FUZZ_SRC := $(wildcard fuzz/fuzz_*.c)
+
+REL_OBJ := $(patsubst %.c,build/release/%.o,$(LIB_SRC))
+ASAN_OBJ := $(patsubst %.c,build/asan/%.o,$(LIB_SRC))
+UNIT_BIN := $(patsubst tests/unit/%.c,build/asan/tests/%,$(UNIT_SRC))
+
+.PHONY: all run test unit pytest phptest bench fuzz clean deps-build deps-test deps-bench deps-fuzz
+
+all: deps-build build/deferd
+
+deps-build:
+	@scripts/deps.sh build
+deps-test:
+	@scripts/deps.sh test
+deps-bench:
+	@scripts/deps.sh bench
+deps-fuzz:
+	@scripts/deps.sh fuzz
+
+build/release/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(RELEASE_CFLAGS) -c $< -o $@
+
+build/asan/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ASAN_CFLAGS) -c $< -o $@
+
+build/deferd: $(REL_OBJ) build/release/src/main.o
+	$(CC) $(RELEASE_CFLAGS) $^ -o $@ $(LIBS)
+
+build/asan/deferd: $(ASAN_OBJ) build/asan/src/main.o
+	$(CC) $(ASAN_CFLAGS) $^ -o $@ $(LIBS)
+
+build/asan/tests/%: tests/unit/%.c $(ASAN_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(ASAN_CFLAGS) -Itests/unit $< $(ASAN_OBJ) -o $@ $(LIBS) -lcmocka
+
+build/bsload: bench/bsload.c
+	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 -g $< -o $@ -lm -lpthread
+
+run: all
+	@mkdir -p $(DATA_DIR)
+	exec build/deferd -b $(DATA_DIR)
+
+# The whole suite, under AddressSanitizer and UndefinedBehaviorSanitizer.
+test: deps-test unit pytest phptest
+
+unit: deps-test $(UNIT_BIN)
+	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
+
+pytest: deps-test build/asan/deferd
+	DEFERD=$(CURDIR)/build/asan/deferd $(PYTHON) -m pytest -q tests/py
+
+phptest: deps-test build/asan/deferd
+	DEFERD=$(CURDIR)/build/asan/deferd phpunit --colors=never tests/php
+
+bench: deps-bench build/deferd build/bsload
+	bench/run.sh
+
+fuzz: deps-fuzz
+	fuzz/run.sh
+
+clean:
+	rm -rf build
+
+-include $(shell find build -name '*.d' 2>/dev/null)

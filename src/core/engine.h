@@ -1,0 +1,221 @@
+/* engine.h - queues (tubes), tasks (jobs) and their state machine.
+ *
+ * The engine is pure logic: it never does I/O and never reads the clock.
+ * Every operation that depends on time takes `now` (wall-clock nanoseconds)
+ * from its caller, so the same sequence of calls always yields the same
+ * state - which is what makes recovery from a log, and tests, simple.
+ *
+ * Clients of the engine are sessions (one per beanstalk connection, and
+ * later one per push dispatcher). A session uses one tube, watches a set of
+ * tubes, holds reservations, and may wait for a job. When something happens
+ * to a waiting session outside of its own call - a job arrives, its wait
+ * times out - the engine calls the session's notify function. That callback
+ * must not call back into the engine; it records the event and lets its
+ * owner act on it later.
+ *
+ * Timing: delayed jobs, TTR expiry, reserve timeouts and tube pauses all
+ * live in one timer heap (of tubes and sessions). engine_tick() fires
+ * whatever is due and engine_next_deadline() says when to call it next. */
+#ifndef DEFER_ENGINE_H
+#define DEFER_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/heap.h"
+#include "core/idmap.h"
+#include "core/job.h"
+#include "core/strmap.h"
+
+#define NS_PER_SEC INT64_C(1000000000)
+/* beanstalkd's limits, kept so every client sees the same rules. */
+#define TUBE_NAME_MAX 200
+#define URGENT_PRI 1024
+/* A waiting reserve is answered DEADLINE_SOON this long before a held
+ * reservation's TTR ends. */
+#define DEADLINE_MARGIN NS_PER_SEC
+#define ENGINE_NEVER INT64_MAX
+
+typedef struct engine engine_t;
+typedef struct session session_t;
+
+typedef enum engine_result {
+    ENGINE_OK = 0,
+    ENGINE_NOT_FOUND,
+    ENGINE_NO_MEMORY,
+    ENGINE_NOT_IGNORED,
+    ENGINE_DEADLINE_SOON,
+    ENGINE_TIMED_OUT,
+    ENGINE_WAITING,
+    ENGINE_BURIED, /* put or release could not grow a queue; the job was buried */
+} engine_result_t;
+
+typedef enum session_event {
+    SESSION_RESERVED,      /* a waiting reserve got a job */
+    SESSION_TIMED_OUT,     /* a waiting reserve-with-timeout ran out */
+    SESSION_DEADLINE_SOON, /* a held reservation entered its last second */
+} session_event_t;
+
+typedef void (*session_notify_fn)(void *owner, session_event_t ev, const job_t *job);
+
+/* A timer queue entry, embedded in tubes and sessions. */
+typedef struct engine_timer {
+    int64_t at;
+    uint32_t pos;
+    bool armed;
+    bool is_tube;
+    void *owner;
+} engine_timer_t;
+
+/* A node of a tube's list of waiting sessions. */
+typedef struct waiter {
+    struct waiter *prev, *next;
+    session_t *session;
+} waiter_t;
+
+typedef struct tube {
+    char *name;
+    size_t name_len;
+    uint32_t index;     /* in the engine's tube table; jobs refer to it */
+    uint32_t list_pos;  /* in the engine's tube list (list-tubes order) */
+    uint32_t refs;      /* jobs + sessions using or watching it (+1 for default) */
+    heap_t ready;       /* by (pri, id) */
+    heap_t delayed;     /* by (deadline, id) */
+    heap_t buried;      /* by burial order */
+    waiter_t waiters;   /* list head: sessions waiting on this tube, oldest first */
+    uint64_t urgent;    /* ready jobs with pri < URGENT_PRI */
+    uint64_t reserved;
+    uint64_t total_jobs;
+    uint64_t deletes;
+    uint64_t pauses;
+    uint32_t using;
+    uint32_t watching;
+    uint32_t waiting;
+    int64_t pause_ns;   /* > 0 while paused */
+    int64_t unpause_at;
+    engine_timer_t timer;
+} tube_t;
+
+typedef struct watch {
+    tube_t *tube;
+    waiter_t node; /* linked into tube->waiters while the session waits */
+} watch_t;
+
+struct session {
+    tube_t *use;
+    watch_t *watch; /* beanstalkd's watch-list order, swap-removed */
+    uint32_t nwatch, capwatch;
+    heap_t reserved; /* by (deadline, id) */
+    bool waiting;
+    int64_t wait_until; /* ENGINE_NEVER = no timeout */
+    engine_timer_t timer;
+    session_notify_fn notify;
+    void *owner;
+};
+
+typedef struct engine_counts {
+    uint64_t urgent, ready, reserved, delayed, buried;
+    uint64_t total_jobs; /* successful puts */
+    uint64_t timeouts;   /* TTR expiries */
+    uint64_t waiting;    /* sessions in a waiting reserve */
+    uint64_t job_bytes;  /* body bytes held */
+} engine_counts_t;
+
+struct engine {
+    idmap_t jobs;
+    strmap_t tubes_by_name;
+    tube_t **tube_table; /* by tube index; NULL = free slot */
+    uint32_t tube_table_len;
+    uint32_t *free_slots; /* free indices of tube_table */
+    uint32_t nfree;
+    tube_t **tube_list;  /* every tube, in list-tubes order */
+    uint32_t ntubes;
+    uint32_t tube_cap;   /* capacity of the three arrays above */
+    tube_t *default_tube;
+    heap_t timers;
+    uint64_t next_id;
+    int64_t bury_seq;
+    engine_counts_t count;
+};
+
+engine_t *engine_new(void);
+void engine_free(engine_t *e);
+
+/* --- tubes --- */
+/* Valid names: 1..200 bytes of A-Z a-z 0-9 - + / ; . $ _ ( ), not starting
+ * with '-'. */
+bool engine_tube_name_valid(const char *name, size_t len);
+tube_t *engine_tube_find(const engine_t *e, const char *name, size_t len);
+static inline tube_t *engine_job_tube(const engine_t *e, const job_t *j) {
+    return e->tube_table[j->tube];
+}
+/* Pause a tube: nothing is reserved from it for delay_ns (0 counts as 1). */
+engine_result_t engine_pause(engine_t *e, const char *name, size_t len, int64_t delay_ns,
+                             int64_t now);
+
+/* --- sessions --- */
+session_t *engine_session_new(engine_t *e, session_notify_fn notify, void *owner);
+/* Ends a session: its reservations go back to ready, its waits end. */
+void engine_session_free(engine_t *e, session_t *s, int64_t now);
+engine_result_t engine_use(engine_t *e, session_t *s, const char *name, size_t len);
+/* *count is the number of watched tubes afterwards. A session's watch list
+ * changes only while it is not waiting. */
+engine_result_t engine_watch(engine_t *e, session_t *s, const char *name, size_t len,
+                             uint32_t *count);
+engine_result_t engine_ignore(engine_t *e, session_t *s, const char *name, size_t len,
+                              uint32_t *count);
+
+/* --- jobs --- */
+/* Allocate a job (assigning the next id) whose body the caller fills in,
+ * then hands over with engine_put or engine_job_discard. NULL when memory
+ * is exhausted. */
+job_t *engine_job_new(engine_t *e, tube_t *t, uint32_t pri, uint32_t delay, uint32_t ttr,
+                      uint32_t size, int64_t now);
+void engine_job_discard(engine_t *e, job_t *j);
+/* Insert a new job. ENGINE_OK, ENGINE_BURIED (queue could not grow, job
+ * buried instead) or ENGINE_NO_MEMORY (job dropped). */
+engine_result_t engine_put(engine_t *e, job_t *j, int64_t now);
+job_t *engine_job_find(const engine_t *e, uint64_t id);
+
+/* Reserve the best ready job of the watched tubes. timeout_ns < 0 waits
+ * forever. Returns ENGINE_OK with *out, ENGINE_DEADLINE_SOON,
+ * ENGINE_TIMED_OUT (timeout 0 and nothing ready) or ENGINE_WAITING (the
+ * answer comes later through notify). */
+engine_result_t engine_reserve(engine_t *e, session_t *s, int64_t timeout_ns, int64_t now,
+                               job_t **out);
+/* Reserve a ready, delayed or buried job by id, from any tube. */
+engine_result_t engine_reserve_job(engine_t *e, session_t *s, uint64_t id, int64_t now,
+                                   job_t **out);
+/* End a wait without an answer (the client went away). */
+void engine_cancel_wait(engine_t *e, session_t *s);
+/* Delete: a job reserved by s, or any ready, delayed or buried job. */
+engine_result_t engine_delete(engine_t *e, session_t *s, uint64_t id);
+engine_result_t engine_release(engine_t *e, session_t *s, uint64_t id, uint32_t pri,
+                               uint32_t delay, int64_t now);
+engine_result_t engine_bury(engine_t *e, session_t *s, uint64_t id, uint32_t pri);
+engine_result_t engine_touch(engine_t *e, session_t *s, uint64_t id, int64_t now);
+/* Kick up to bound jobs of tube t: buried ones if it has any, else delayed.
+ * Returns how many moved. */
+uint32_t engine_kick(engine_t *e, tube_t *t, uint32_t bound, int64_t now);
+engine_result_t engine_kick_job(engine_t *e, uint64_t id, int64_t now);
+
+job_t *engine_peek_ready(const tube_t *t);
+job_t *engine_peek_delayed(const tube_t *t);
+job_t *engine_peek_buried(const tube_t *t);
+
+/* True when s holds a reservation whose TTR ends within DEADLINE_MARGIN. */
+bool engine_deadline_soon(const engine_t *e, const session_t *s, int64_t now);
+bool engine_session_holds(const session_t *s, const job_t *j);
+
+/* --- time --- */
+/* Fire everything due at or before now. */
+void engine_tick(engine_t *e, int64_t now);
+/* When engine_tick next has work; ENGINE_NEVER when nothing is scheduled. */
+int64_t engine_next_deadline(const engine_t *e);
+
+/* Seconds left until a delayed job is ready or a reserved job's TTR ends;
+ * 0 in other states. */
+int64_t engine_job_time_left(const job_t *j, int64_t now);
+
+#endif

@@ -1,0 +1,257 @@
+/* conn.c - one client connection: reading, feeding the protocol, sending
+ * its output, and back-pressure.
+ *
+ * Reads land in one shared buffer (the loop is single-threaded) and go
+ * straight to the protocol; only what it cannot consume yet - commands
+ * pipelined behind a blocking reserve, or input arriving faster than the
+ * client reads its replies - is copied into the connection's own buffer.
+ * So thousands of idle connections cost no read buffers. */
+#include "net/net_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/clock.h"
+#include "util/log.h"
+
+#define READ_CHUNK (64 * 1024)
+
+static char read_chunk[READ_CHUNK];
+
+static size_t conn_out_total(const net_conn_t *c) {
+    return c->out.len + c->wbuf.len;
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *b) {
+    (void)h;
+    (void)suggested;
+    *b = uv_buf_init(read_chunk, sizeof read_chunk);
+}
+
+static void conn_wake(void *arg) {
+    net_mark_dirty(arg);
+}
+
+static void conn_free_cb(uv_handle_t *h) {
+    net_conn_t *c = h->data;
+    buf_free(&c->in);
+    buf_free(&c->out);
+    buf_free(&c->wbuf);
+    free(c);
+}
+
+/* Feed buffered input to the protocol for as long as it consumes. After
+ * the client's EOF every reserve that would wait is answered TIMED_OUT
+ * straight away, as beanstalkd does for a half-closed client. */
+static void conn_feed_pending(net_conn_t *c) {
+    const net_proto_t *p = c->proto;
+    for (;;) {
+        if (c->eof && p->waiting(c->state))
+            p->eof(c->state);
+        if (!c->in.len || p->closed(c->state) || p->waiting(c->state))
+            return;
+        size_t used = p->feed(c->state, buf_head(&c->in), c->in.len, clock_now_ns());
+        buf_consume(&c->in, used);
+        if (used == 0 && !(c->eof && p->waiting(c->state)))
+            return; /* back-pressure: wait for output to drain */
+    }
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b);
+
+static void conn_read_start(net_conn_t *c) {
+    if (!c->reading && !c->eof && !c->closing) {
+        uv_read_start(&c->h.stream, on_alloc, on_read);
+        c->reading = true;
+    }
+}
+
+static void conn_read_stop(net_conn_t *c) {
+    if (c->reading) {
+        uv_read_stop(&c->h.stream);
+        c->reading = false;
+    }
+}
+
+static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b) {
+    net_conn_t *c = s->data;
+    if (nread == UV_EOF) {
+        c->eof = true;
+        conn_read_stop(c);
+        c->proto->eof(c->state);
+        net_mark_dirty(c);
+        return;
+    }
+    if (nread < 0) {
+        net_conn_close(c);
+        return;
+    }
+    if (nread == 0)
+        return;
+    size_t n = (size_t)nread;
+    size_t used = 0;
+    if (c->in.len == 0)
+        used = c->proto->feed(c->state, b->base, n, clock_now_ns());
+    if (used < n && !buf_append(&c->in, b->base + used, n - used)) {
+        log_msg("closing a connection: out of memory buffering its input");
+        net_conn_close(c);
+        return;
+    }
+    if (c->in.len)
+        conn_feed_pending(c);
+    net_mark_dirty(c);
+}
+
+static void on_write(uv_write_t *req, int status) {
+    net_conn_t *c = req->data;
+    c->writing = false;
+    buf_reset(&c->wbuf);
+    if (c->closing)
+        return;
+    if (status < 0) {
+        net_conn_close(c);
+        return;
+    }
+    net_mark_dirty(c);
+}
+
+static void conn_flush(net_conn_t *c) {
+    if (c->writing || c->out.len == 0)
+        return;
+    uv_buf_t b = uv_buf_init(buf_head(&c->out), (unsigned)c->out.len);
+    int n = uv_try_write(&c->h.stream, &b, 1);
+    if (n > 0) {
+        buf_consume(&c->out, (size_t)n);
+    } else if (n < 0 && n != UV_EAGAIN) {
+        net_conn_close(c);
+        return;
+    }
+    if (c->out.len == 0)
+        return;
+    /* The rest goes out asynchronously; the protocol keeps appending to a
+     * fresh buffer meanwhile. */
+    buf_t tmp = c->wbuf;
+    c->wbuf = c->out;
+    c->out = tmp;
+    b = uv_buf_init(buf_head(&c->wbuf), (unsigned)c->wbuf.len);
+    c->wreq.data = c;
+    int r = uv_write(&c->wreq, &c->h.stream, &b, 1, on_write);
+    if (r) {
+        net_conn_close(c);
+        return;
+    }
+    c->writing = true;
+}
+
+/* The end-of-turn work for a connection: resume input, send output,
+ * apply back-pressure, close when done. */
+void net_conn_turn(net_conn_t *c) {
+    if (c->closing)
+        return;
+    const net_proto_t *p = c->proto;
+    if (conn_out_total(c) < NET_OUT_HIGH)
+        conn_feed_pending(c);
+    conn_flush(c);
+    if (c->closing)
+        return;
+
+    bool done = p->closed(c->state) || (c->eof && !c->in.len && !p->waiting(c->state));
+    if (done) {
+        conn_read_stop(c);
+        if (conn_out_total(c) == 0)
+            net_conn_close(c);
+        return;
+    }
+    if (conn_out_total(c) >= NET_OUT_HIGH || c->in.len >= NET_IN_HIGH)
+        conn_read_stop(c);
+    else if (conn_out_total(c) < NET_OUT_LOW && c->in.len < NET_IN_HIGH)
+        conn_read_start(c);
+}
+
+static void free_handle_cb(uv_handle_t *h) {
+    free(h);
+}
+
+static void refuse(net_listener_t *l) {
+    net_t *n = l->net;
+    /* Accept and answer, so the client sees why instead of hanging in the
+     * listen backlog. */
+    net_stream_t *tmp = malloc(sizeof *tmp);
+    if (!tmp)
+        return;
+    if (l->is_pipe)
+        uv_pipe_init(n->loop, &tmp->pipe, 0);
+    else
+        uv_tcp_init(n->loop, &tmp->tcp);
+    if (uv_accept(&l->h.stream, &tmp->stream) == 0) {
+        uv_buf_t b = uv_buf_init((char *)l->proto->refusal, (unsigned)strlen(l->proto->refusal));
+        uv_try_write(&tmp->stream, &b, 1);
+    }
+    uv_close(&tmp->handle, free_handle_cb);
+    int64_t now = clock_now_ns();
+    if (now - n->last_refusal_log > 10 * 1000000000LL) {
+        n->last_refusal_log = now;
+        log_msg("refusing %s connections: the limit of %u is reached (raise it with "
+                "--max-connections)",
+                l->proto->name, n->max_conns);
+    }
+}
+
+void net_conn_accept(net_listener_t *l) {
+    net_t *n = l->net;
+    if (n->nconns >= n->max_conns) {
+        refuse(l);
+        return;
+    }
+    net_conn_t *c = calloc(1, sizeof *c);
+    if (!c)
+        return;
+    c->net = n;
+    c->proto = l->proto;
+    c->h.handle.data = c;
+    buf_init(&c->in);
+    buf_init(&c->out);
+    buf_init(&c->wbuf);
+    if (l->is_pipe)
+        uv_pipe_init(n->loop, &c->h.pipe, 0);
+    else
+        uv_tcp_init(n->loop, &c->h.tcp);
+    if (uv_accept(&l->h.stream, &c->h.stream) != 0) {
+        uv_close(&c->h.handle, conn_free_cb);
+        return;
+    }
+    if (!l->is_pipe)
+        uv_tcp_nodelay(&c->h.tcp, 1);
+    c->state = c->proto->open(c->proto->ctx, &c->out, conn_wake, c);
+    if (!c->state) {
+        uv_close(&c->h.handle, conn_free_cb);
+        return;
+    }
+    c->next = n->conns;
+    if (n->conns)
+        n->conns->prev = c;
+    n->conns = c;
+    n->nconns++;
+    log_debug("%s connection opened (%u open)", c->proto->name, n->nconns);
+    conn_read_start(c);
+}
+
+void net_conn_close(net_conn_t *c) {
+    if (c->closing)
+        return;
+    net_t *n = c->net;
+    c->closing = true;
+    conn_read_stop(c);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        n->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    net_unmark_dirty(c);
+    n->nconns--;
+    c->proto->close(c->state, clock_now_ns());
+    c->state = NULL;
+    log_debug("%s connection closed (%u open)", c->proto->name, n->nconns);
+    uv_close(&c->h.handle, conn_free_cb);
+}

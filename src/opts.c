@@ -1,0 +1,195 @@
+/* opts.c - command-line parsing (see opts.h). */
+#include "opts.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto/bs_conn.h"
+
+static const char usage_text[] =
+    "Usage: deferd [OPTIONS]\n"
+    "\n"
+    "deferd keeps tasks for web applications and runs them when they are due.\n"
+    "It speaks the beanstalkd protocol: beanstalkd's flags below mean what they\n"
+    "mean there.\n"
+    "\n"
+    "Options:\n"
+    "  -l, --listen ADDR        listen on ADDR, or on a unix socket with unix:PATH\n"
+    "                           (default 127.0.0.1; beanstalkd's is 0.0.0.0)\n"
+    "  -p, --port PORT          listen on PORT (default 11300)\n"
+    "  -b, --data-dir DIR       keep tasks in DIR (write-ahead log); without it\n"
+    "                           tasks live in memory only, as in beanstalkd\n"
+    "      --fsync POLICY       always (default: a reply means on disk),\n"
+    "                           interval=MS, or never\n"
+    "  -f MS                    same as --fsync interval=MS; -f0 is always\n"
+    "  -F                       same as --fsync never\n"
+    "  -s BYTES                 size of each log file (default 10485760)\n"
+    "  -z, --max-job-size BYTES largest task body (default 65535, at most\n"
+    "                           1073741824)\n"
+    "      --max-connections N  refuse connections beyond N (default 10000)\n"
+    "  -u, --user USER          become USER after opening the listening socket\n"
+    "  -V, --verbose            log more (connections opened and closed)\n"
+    "  -v, --version            print the version and exit\n"
+    "  -h, --help               print this help and exit\n"
+    "  -c, -n                   accepted and ignored, as in beanstalkd 1.12\n"
+    "\n"
+    "Signals: SIGUSR1 enters drain mode (new tasks are refused with DRAINING),\n"
+    "SIGTERM and SIGINT shut down cleanly.\n";
+
+const char *opts_usage(void) {
+    return usage_text;
+}
+
+void opts_defaults(opts_t *o) {
+    memset(o, 0, sizeof *o);
+    o->listen_addr = OPTS_DEFAULT_ADDR;
+    o->port = OPTS_DEFAULT_PORT;
+    o->fsync = FSYNC_ALWAYS;
+    o->segment_size = OPTS_DEFAULT_SEGMENT_SIZE;
+    o->max_job_size = BS_DEFAULT_MAX_JOB_SIZE;
+    o->max_conns = OPTS_DEFAULT_MAX_CONNS;
+}
+
+/* A whole non-negative decimal number, nothing before or after it. */
+static bool parse_u64(const char *s, uint64_t *out) {
+    if (*s < '0' || *s > '9')
+        return false;
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || *end != '\0')
+        return false;
+    *out = v;
+    return true;
+}
+
+static void note(opts_t *o, const char *msg) {
+    if (o->nnotes < (int)(sizeof o->notes / sizeof o->notes[0]))
+        o->notes[o->nnotes++] = msg;
+}
+
+enum { OPT_FSYNC = 256, OPT_MAX_CONNS };
+
+int opts_parse(opts_t *o, int argc, char **argv, char *err, size_t errlen) {
+    static const struct option longopts[] = {
+        {"listen", required_argument, NULL, 'l'},
+        {"port", required_argument, NULL, 'p'},
+        {"data-dir", required_argument, NULL, 'b'},
+        {"fsync", required_argument, NULL, OPT_FSYNC},
+        {"max-job-size", required_argument, NULL, 'z'},
+        {"max-connections", required_argument, NULL, OPT_MAX_CONNS},
+        {"user", required_argument, NULL, 'u'},
+        {"verbose", no_argument, NULL, 'V'},
+        {"version", no_argument, NULL, 'v'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    uint64_t v;
+    int c;
+    optind = 1;
+    opterr = 0;
+    /* "+": stop at the first non-option, which is then an error, as in
+     * beanstalkd. */
+    while ((c = getopt_long(argc, argv, "+:l:p:b:f:Fs:z:u:cnVvh", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'l':
+            o->listen_addr = optarg;
+            o->listen_given = true;
+            break;
+        case 'p':
+            o->port = optarg;
+            o->listen_given = true;
+            break;
+        case 'b':
+            o->data_dir = optarg;
+            break;
+        case 'f':
+            if (!parse_u64(optarg, &v) || v > UINT32_MAX) {
+                snprintf(err, errlen, "invalid -f value '%s': give milliseconds, e.g. -f 50",
+                         optarg);
+                return -1;
+            }
+            o->fsync = v == 0 ? FSYNC_ALWAYS : FSYNC_INTERVAL;
+            o->fsync_ms = (uint32_t)v;
+            break;
+        case 'F':
+            o->fsync = FSYNC_NEVER;
+            break;
+        case OPT_FSYNC:
+            if (strcmp(optarg, "always") == 0) {
+                o->fsync = FSYNC_ALWAYS;
+            } else if (strcmp(optarg, "never") == 0) {
+                o->fsync = FSYNC_NEVER;
+            } else if (strncmp(optarg, "interval=", 9) == 0 && parse_u64(optarg + 9, &v) &&
+                       v > 0 && v <= UINT32_MAX) {
+                o->fsync = FSYNC_INTERVAL;
+                o->fsync_ms = (uint32_t)v;
+            } else {
+                snprintf(err, errlen,
+                         "invalid --fsync value '%s': use always, never or interval=MS "
+                         "(MS > 0)",
+                         optarg);
+                return -1;
+            }
+            break;
+        case 's':
+            if (!parse_u64(optarg, &v) || v == 0) {
+                snprintf(err, errlen, "invalid -s value '%s': give a size in bytes", optarg);
+                return -1;
+            }
+            o->segment_size = v;
+            break;
+        case 'z':
+            if (!parse_u64(optarg, &v)) {
+                snprintf(err, errlen, "invalid -z value '%s': give a size in bytes", optarg);
+                return -1;
+            }
+            if (v > BS_MAX_JOB_SIZE_LIMIT) {
+                note(o, "maximum job size was set to 1073741824");
+                v = BS_MAX_JOB_SIZE_LIMIT;
+            }
+            o->max_job_size = (uint32_t)v;
+            break;
+        case OPT_MAX_CONNS:
+            if (!parse_u64(optarg, &v) || v == 0 || v > UINT32_MAX) {
+                snprintf(err, errlen, "invalid --max-connections value '%s': give a number > 0",
+                         optarg);
+                return -1;
+            }
+            o->max_conns = (uint32_t)v;
+            break;
+        case 'u':
+            o->user = optarg;
+            break;
+        case 'c':
+            note(o, "-c flag was removed. binlog is always compacted.");
+            break;
+        case 'n':
+            note(o, "-n flag was removed. binlog is always compacted.");
+            break;
+        case 'V':
+            o->verbosity++;
+            break;
+        case 'v':
+            o->show_version = true;
+            break;
+        case 'h':
+            o->show_help = true;
+            break;
+        case ':':
+            snprintf(err, errlen, "flag requires an argument: %s", argv[optind - 1]);
+            return -1;
+        default:
+            snprintf(err, errlen, "unknown flag: %s", argv[optind - 1]);
+            return -1;
+        }
+    }
+    if (optind < argc) {
+        snprintf(err, errlen, "unknown argument: %s", argv[optind]);
+        return -1;
+    }
+    return 0;
+}
