@@ -1,15 +1,18 @@
 # defer - make, make run, make test, make bench, make fuzz, make clean.
 #
-# Two builds side by side: build/release (optimised, what `make run` and
-# `make bench` use) and build/asan (AddressSanitizer + UBSan, what `make
-# test` runs everything against). Each target installs the Debian packages
-# it needs first (scripts/deps.sh, a no-op when they are present).
+# Two builds side by side: $(BUILD)/release (optimised, what `make run` and
+# `make bench` use) and $(BUILD)/asan (AddressSanitizer + UBSan, what
+# `make test` runs everything against); BUILD defaults to build. Each target
+# installs the Debian packages it needs first (scripts/deps.sh, a no-op when
+# they are present).
 
 .DEFAULT_GOAL := all
 SHELL := /bin/bash
 
 CC ?= cc
 PYTHON := /usr/bin/python3
+# Where objects and binaries go; override to build in parallel elsewhere.
+BUILD ?= build
 DATA_DIR ?= $(CURDIR)/data
 
 WARN := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 \
@@ -30,13 +33,13 @@ MAIN_SRC := src/main.c
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 FUZZ_SRC := $(wildcard fuzz/fuzz_*.c)
 
-REL_OBJ := $(patsubst %.c,build/release/%.o,$(LIB_SRC))
-ASAN_OBJ := $(patsubst %.c,build/asan/%.o,$(LIB_SRC))
-UNIT_BIN := $(patsubst tests/unit/%.c,build/asan/tests/%,$(UNIT_SRC))
+REL_OBJ := $(patsubst %.c,$(BUILD)/release/%.o,$(LIB_SRC))
+ASAN_OBJ := $(patsubst %.c,$(BUILD)/asan/%.o,$(LIB_SRC))
+UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/asan/tests/%,$(UNIT_SRC))
 
 .PHONY: all run test unit pytest phptest bench fuzz clean deps-build deps-test deps-bench deps-fuzz
 
-all: deps-build build/deferd
+all: deps-build $(BUILD)/deferd
 
 deps-build:
 	@scripts/deps.sh build
@@ -47,30 +50,30 @@ deps-bench:
 deps-fuzz:
 	@scripts/deps.sh fuzz
 
-build/release/%.o: %.c
+$(BUILD)/release/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(RELEASE_CFLAGS) -c $< -o $@
 
-build/asan/%.o: %.c
+$(BUILD)/asan/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ASAN_CFLAGS) -c $< -o $@
 
-build/deferd: $(REL_OBJ) build/release/src/main.o
+$(BUILD)/deferd: $(REL_OBJ) $(BUILD)/release/src/main.o
 	$(CC) $(RELEASE_CFLAGS) $^ -o $@ $(LIBS)
 
-build/asan/deferd: $(ASAN_OBJ) build/asan/src/main.o
+$(BUILD)/asan/deferd: $(ASAN_OBJ) $(BUILD)/asan/src/main.o
 	$(CC) $(ASAN_CFLAGS) $^ -o $@ $(LIBS)
 
-build/asan/tests/%: tests/unit/%.c $(ASAN_OBJ)
+$(BUILD)/asan/tests/%: tests/unit/%.c $(ASAN_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(ASAN_CFLAGS) -Itests/unit $< $(ASAN_OBJ) -o $@ $(LIBS) -lcmocka
 
-build/bsload: bench/bsload.c
+$(BUILD)/bsload: bench/bsload.c
 	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 -g $< -o $@ -lm -lpthread
 
 run: all
 	@mkdir -p $(DATA_DIR)
-	exec build/deferd -b $(DATA_DIR)
+	exec $(BUILD)/deferd -b $(DATA_DIR)
 
 # The whole suite, under AddressSanitizer and UndefinedBehaviorSanitizer.
 test: deps-test unit pytest phptest
@@ -78,19 +81,19 @@ test: deps-test unit pytest phptest
 unit: deps-test $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
 
-pytest: deps-test build/asan/deferd
-	DEFERD=$(CURDIR)/build/asan/deferd $(PYTHON) -m pytest -q tests/py
+pytest: deps-test $(BUILD)/asan/deferd
+	DEFERD=$(abspath $(BUILD))/asan/deferd $(PYTHON) -m pytest -q tests/py
 
-phptest: deps-test build/asan/deferd
-	DEFERD=$(CURDIR)/build/asan/deferd phpunit --colors=never tests/php
+phptest: deps-test $(BUILD)/asan/deferd
+	DEFERD=$(abspath $(BUILD))/asan/deferd phpunit --colors=never tests/php
 
-bench: deps-bench build/deferd build/bsload
-	bench/run.sh
+bench: deps-bench $(BUILD)/deferd $(BUILD)/bsload
+	DEFERD=$(abspath $(BUILD))/deferd BSLOAD=$(abspath $(BUILD))/bsload bench/run.sh
 
 fuzz: deps-fuzz
 	fuzz/run.sh
 
 clean:
-	rm -rf build
+	rm -rf $(BUILD)
 
--include $(shell find build -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
