@@ -22,6 +22,7 @@
 #include "net/net.h"
 #include "opts.h"
 #include "proto/bs_conn.h"
+#include "store/wal.h"
 #include "util/clock.h"
 #include "util/log.h"
 #include "version.h"
@@ -34,6 +35,7 @@ typedef struct deferd {
     opts_t opts;
     uv_loop_t *loop;
     engine_t *engine;
+    wal_t *wal; /* NULL without a data directory */
     bs_server_t bs;
     net_proto_t bs_proto;
     net_t *net;
@@ -65,7 +67,7 @@ static void bs_close(void *st, int64_t now) {
 }
 
 static void host_stats(void *ctx, bs_host_stats_t *h) {
-    (void)ctx;
+    deferd_t *d = ctx;
     struct rusage ru;
     if (getrusage(RUSAGE_SELF, &ru) == 0) {
         h->utime_sec = ru.ru_utime.tv_sec;
@@ -73,6 +75,20 @@ static void host_stats(void *ctx, bs_host_stats_t *h) {
         h->stime_sec = ru.ru_stime.tv_sec;
         h->stime_usec = ru.ru_stime.tv_usec;
     }
+    h->binlog_max_size = (int)d->opts.segment_size;
+    if (d->wal) {
+        wal_stats_t ws;
+        wal_get_stats(d->wal, &ws);
+        h->binlog_oldest_index = (int)ws.oldest_segment;
+        h->binlog_current_index = (int)ws.current_segment;
+        h->binlog_records_migrated = (int64_t)ws.records_migrated;
+        h->binlog_records_written = (int64_t)ws.records_written;
+    }
+}
+
+static size_t host_log_room(void *ctx, bool for_put) {
+    deferd_t *d = ctx;
+    return wal_room(d->wal, for_put);
 }
 
 /* ---- engine time, driven by the network layer's timer ---- */
@@ -83,6 +99,47 @@ static void hook_tick(void *ctx, int64_t now) {
 
 static int64_t hook_next_deadline(void *ctx) {
     return engine_next_deadline(((deferd_t *)ctx)->engine);
+}
+
+/* ---- the log, driven by the network layer's turn ---- */
+
+static uint64_t hook_log_position(void *ctx) {
+    return wal_position(((deferd_t *)ctx)->wal);
+}
+
+static uint64_t hook_log_durable(void *ctx) {
+    return wal_durable(((deferd_t *)ctx)->wal);
+}
+
+static void hook_end_turn(void *ctx) {
+    wal_end_turn(((deferd_t *)ctx)->wal, clock_now_ns());
+}
+
+static void on_log_durable(void *ctx) {
+    net_durable(((deferd_t *)ctx)->net);
+}
+
+static int open_log(deferd_t *d) {
+    char err[1024];
+    wal_config_t cfg = {
+        .dir = d->opts.data_dir,
+        .sync = d->opts.fsync,
+        .sync_ms = d->opts.fsync_ms,
+        .segment_size = d->opts.segment_size,
+        .repair = d->opts.repair_log,
+    };
+    if (wal_open(&d->wal, &cfg, d->engine, clock_now_ns(), err, sizeof err) != 0) {
+        log_msg("%s", err);
+        return -1;
+    }
+    engine_set_journal(d->engine, wal_journal, d->wal);
+    if (wal_start(d->wal, d->loop, on_log_durable, d) != 0) {
+        log_msg("cannot start the log writer thread");
+        return -1;
+    }
+    static const char *const policy[] = {"always", "interval", "never"};
+    log_msg("tasks are kept in %s (fsync %s)", d->opts.data_dir, policy[d->opts.fsync]);
+    return 0;
 }
 
 /* ---- signals and housekeeping ---- */
@@ -208,6 +265,30 @@ static void init_identity(deferd_t *d) {
     d->bs.version = DEFER_VERSION;
 }
 
+/* --check-log: replay the directory read-only and report. */
+static int check_log(const opts_t *o) {
+    engine_t *e = engine_new();
+    if (!e) {
+        log_msg("out of memory");
+        return 1;
+    }
+    char err[1024];
+    wal_config_t cfg = {.dir = o->data_dir, .segment_size = o->segment_size};
+    int rc = wal_check(&cfg, e, err, sizeof err);
+    if (rc == 0) {
+        const engine_counts_t *n = &e->count;
+        printf("%s: intact: %llu tasks (%llu ready, %llu delayed, %llu buried), %u tubes, next "
+               "id %llu\n",
+               o->data_dir, (unsigned long long)e->jobs.count, (unsigned long long)n->ready,
+               (unsigned long long)n->delayed, (unsigned long long)n->buried, e->ntubes,
+               (unsigned long long)e->next_id);
+    } else {
+        printf("%s: %s\n", o->data_dir, err);
+    }
+    engine_free(e);
+    return rc == 0 ? 0 : 1;
+}
+
 int main(int argc, char **argv) {
     static deferd_t d;
     char err[512];
@@ -225,6 +306,8 @@ int main(int argc, char **argv) {
         return 0;
     }
     log_verbosity = d.opts.verbosity;
+    if (d.opts.check_log)
+        return check_log(&d.opts);
     for (int i = 0; i < d.opts.nnotes; i++)
         log_msg("%s", d.opts.notes[i]);
     signal(SIGPIPE, SIG_IGN);
@@ -242,6 +325,7 @@ int main(int argc, char **argv) {
     d.bs.out_limit = NET_OUT_HIGH;
     d.bs.started_at = clock_now_ns();
     d.bs.host_stats = host_stats;
+    d.bs.host_ctx = &d;
     init_identity(&d);
     d.bs_proto = (net_proto_t){
         .name = "beanstalk",
@@ -255,17 +339,24 @@ int main(int argc, char **argv) {
         .ctx = &d.bs,
     };
     net_hooks_t hooks = {.tick = hook_tick, .next_deadline = hook_next_deadline, .ctx = &d};
+    if (d.opts.data_dir) {
+        hooks.log_position = hook_log_position;
+        hooks.log_durable = hook_log_durable;
+        hooks.end_turn = hook_end_turn;
+    }
     d.net = net_new(d.loop, &hooks, d.opts.max_conns);
     if (!d.net || open_listeners(&d) != 0)
         return 111;
     if (d.opts.user && become_user(d.opts.user) != 0)
         return 1;
 
-    if (d.opts.data_dir)
-        log_msg("-b %s: the durable log is not built yet; tasks are kept in memory only",
-                d.opts.data_dir);
-    else
+    if (d.opts.data_dir) {
+        if (open_log(&d) != 0)
+            return 1;
+        d.bs.log_room = host_log_room;
+    } else {
         log_msg("no data directory (-b): tasks are kept in memory only");
+    }
 
     uv_signal_init(d.loop, &d.sig_term);
     uv_signal_init(d.loop, &d.sig_int);
@@ -281,6 +372,10 @@ int main(int argc, char **argv) {
 
     uv_run(d.loop, UV_RUN_DEFAULT);
 
+    /* Connections are closed: write what the log still holds, stop its
+     * thread, and let the loop close its handle. */
+    wal_close(d.wal);
+    uv_run(d.loop, UV_RUN_DEFAULT);
     net_free(d.net);
     bs_server_free(&d.bs);
     engine_free(d.engine);

@@ -27,6 +27,10 @@ static const char usage_text[] =
     "  -f MS                    same as --fsync interval=MS; -f0 is always\n"
     "  -F                       same as --fsync never\n"
     "  -s BYTES                 size of each log file (default 10485760)\n"
+    "      --repair-log         start even if the log is damaged, dropping the\n"
+    "                           damaged batches (copy the directory first)\n"
+    "      --check-log          read the data directory, say what it holds and\n"
+    "                           whether it is intact, change nothing, exit\n"
     "  -z, --max-job-size BYTES largest task body (default 65535, at most\n"
     "                           1073741824)\n"
     "      --max-connections N  refuse connections beyond N (default 10000)\n"
@@ -47,7 +51,7 @@ void opts_defaults(opts_t *o) {
     memset(o, 0, sizeof *o);
     o->listen_addr = OPTS_DEFAULT_ADDR;
     o->port = OPTS_DEFAULT_PORT;
-    o->fsync = FSYNC_ALWAYS;
+    o->fsync = WAL_SYNC_ALWAYS;
     o->segment_size = OPTS_DEFAULT_SEGMENT_SIZE;
     o->max_job_size = BS_DEFAULT_MAX_JOB_SIZE;
     o->max_conns = OPTS_DEFAULT_MAX_CONNS;
@@ -71,7 +75,7 @@ static void note(opts_t *o, const char *msg) {
         o->notes[o->nnotes++] = msg;
 }
 
-enum { OPT_FSYNC = 256, OPT_MAX_CONNS };
+enum { OPT_FSYNC = 256, OPT_MAX_CONNS, OPT_REPAIR_LOG, OPT_CHECK_LOG };
 
 int opts_parse(opts_t *o, int argc, char **argv, char *err, size_t errlen) {
     static const struct option longopts[] = {
@@ -81,6 +85,8 @@ int opts_parse(opts_t *o, int argc, char **argv, char *err, size_t errlen) {
         {"fsync", required_argument, NULL, OPT_FSYNC},
         {"max-job-size", required_argument, NULL, 'z'},
         {"max-connections", required_argument, NULL, OPT_MAX_CONNS},
+        {"repair-log", no_argument, NULL, OPT_REPAIR_LOG},
+        {"check-log", no_argument, NULL, OPT_CHECK_LOG},
         {"user", required_argument, NULL, 'u'},
         {"verbose", no_argument, NULL, 'V'},
         {"version", no_argument, NULL, 'v'},
@@ -112,20 +118,20 @@ int opts_parse(opts_t *o, int argc, char **argv, char *err, size_t errlen) {
                          optarg);
                 return -1;
             }
-            o->fsync = v == 0 ? FSYNC_ALWAYS : FSYNC_INTERVAL;
+            o->fsync = v == 0 ? WAL_SYNC_ALWAYS : WAL_SYNC_INTERVAL;
             o->fsync_ms = (uint32_t)v;
             break;
         case 'F':
-            o->fsync = FSYNC_NEVER;
+            o->fsync = WAL_SYNC_NEVER;
             break;
         case OPT_FSYNC:
             if (strcmp(optarg, "always") == 0) {
-                o->fsync = FSYNC_ALWAYS;
+                o->fsync = WAL_SYNC_ALWAYS;
             } else if (strcmp(optarg, "never") == 0) {
-                o->fsync = FSYNC_NEVER;
+                o->fsync = WAL_SYNC_NEVER;
             } else if (strncmp(optarg, "interval=", 9) == 0 && parse_u64(optarg + 9, &v) &&
                        v > 0 && v <= UINT32_MAX) {
-                o->fsync = FSYNC_INTERVAL;
+                o->fsync = WAL_SYNC_INTERVAL;
                 o->fsync_ms = (uint32_t)v;
             } else {
                 snprintf(err, errlen,
@@ -161,6 +167,12 @@ int opts_parse(opts_t *o, int argc, char **argv, char *err, size_t errlen) {
             }
             o->max_conns = (uint32_t)v;
             break;
+        case OPT_REPAIR_LOG:
+            o->repair_log = true;
+            break;
+        case OPT_CHECK_LOG:
+            o->check_log = true;
+            break;
         case 'u':
             o->user = optarg;
             break;
@@ -189,6 +201,10 @@ int opts_parse(opts_t *o, int argc, char **argv, char *err, size_t errlen) {
     }
     if (optind < argc) {
         snprintf(err, errlen, "unknown argument: %s", argv[optind]);
+        return -1;
+    }
+    if (o->check_log && !o->data_dir) {
+        snprintf(err, errlen, "--check-log needs the data directory: -b DIR");
         return -1;
     }
     return 0;

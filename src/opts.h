@@ -11,19 +11,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef enum fsync_mode {
-    FSYNC_ALWAYS,   /* a reply means the change is on disk */
-    FSYNC_INTERVAL, /* fsync at most every fsync_ms */
-    FSYNC_NEVER,    /* leave it to the kernel */
-} fsync_mode_t;
+#include "store/wal.h"
 
 typedef struct opts {
     const char *listen_addr; /* address, or "unix:PATH" */
     const char *port;
     bool listen_given; /* -l or -p was on the command line */
     const char *data_dir;
-    fsync_mode_t fsync;
+    wal_sync_t fsync;
     uint32_t fsync_ms;
+    bool repair_log;
+    bool check_log;
     uint64_t segment_size;
     uint32_t max_job_size;
     uint32_t max_conns;

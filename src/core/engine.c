@@ -222,13 +222,23 @@ static tube_t *tube_find_or_make(engine_t *e, const char *name, size_t len) {
 
 /* ---- job placement ---- */
 
-static void job_bury_into(engine_t *e, tube_t *t, job_t *j) {
+static void journal(engine_t *e, journal_kind_t kind, const job_t *j, const tube_t *t) {
+    if (e->journal)
+        e->journal(e->journal_ctx, kind, j, t);
+}
+
+/* Insert j, whose deadline holds its burial order, into t's buried heap. */
+static void job_place_buried(engine_t *e, tube_t *t, job_t *j) {
     job_set_state(j, JOB_BURIED);
-    j->deadline = ++e->bury_seq;
-    j->buries++;
     if (!heap_insert(&t->buried, j))
         defer_panic("out of memory growing a buried list");
     e->count.buried++;
+}
+
+static void job_bury_into(engine_t *e, tube_t *t, job_t *j) {
+    j->deadline = ++e->bury_seq;
+    j->buries++;
+    job_place_buried(e, t, j);
 }
 
 static void session_take(engine_t *e, session_t *s, job_t *j, int64_t now);
@@ -267,9 +277,9 @@ static engine_result_t job_make_ready(engine_t *e, tube_t *t, job_t *j, int64_t 
     return ENGINE_OK;
 }
 
-static engine_result_t job_make_delayed(engine_t *e, tube_t *t, job_t *j, int64_t now) {
+/* Insert j, whose deadline holds its ready-at time, into t's delayed heap. */
+static engine_result_t job_place_delayed(engine_t *e, tube_t *t, job_t *j) {
     job_set_state(j, JOB_DELAYED);
-    j->deadline = now + (int64_t)j->delay * NS_PER_SEC;
     if (!heap_insert(&t->delayed, j)) {
         job_bury_into(e, t, j);
         return ENGINE_BURIED;
@@ -277,6 +287,11 @@ static engine_result_t job_make_delayed(engine_t *e, tube_t *t, job_t *j, int64_
     e->count.delayed++;
     tube_rearm(e, t);
     return ENGINE_OK;
+}
+
+static engine_result_t job_make_delayed(engine_t *e, tube_t *t, job_t *j, int64_t now) {
+    j->deadline = now + (int64_t)j->delay * NS_PER_SEC;
+    return job_place_delayed(e, t, j);
 }
 
 /* Take j out of its ready, delayed or buried heap. */
@@ -559,9 +574,9 @@ engine_result_t engine_put(engine_t *e, job_t *j, int64_t now) {
     e->count.job_bytes += j->size;
     e->count.total_jobs++;
     t->total_jobs++;
-    if (j->delay > 0)
-        return job_make_delayed(e, t, j, now);
-    return job_make_ready(e, t, j, now);
+    engine_result_t r = j->delay > 0 ? job_make_delayed(e, t, j, now) : job_make_ready(e, t, j, now);
+    journal(e, JOURNAL_PUT, j, t);
+    return r;
 }
 
 job_t *engine_job_find(const engine_t *e, uint64_t id) {
@@ -636,6 +651,7 @@ engine_result_t engine_delete(engine_t *e, session_t *s, uint64_t id) {
         job_unlink(e, t, j);
     }
     t->deletes++;
+    journal(e, JOURNAL_DELETE, j, t);
     job_destroy(e, j);
     return ENGINE_OK;
 }
@@ -650,9 +666,9 @@ engine_result_t engine_release(engine_t *e, session_t *s, uint64_t id, uint32_t 
     j->pri = pri;
     j->delay = delay;
     j->releases++;
-    if (delay > 0)
-        return job_make_delayed(e, t, j, now);
-    return job_make_ready(e, t, j, now);
+    engine_result_t r = delay > 0 ? job_make_delayed(e, t, j, now) : job_make_ready(e, t, j, now);
+    journal(e, JOURNAL_UPDATE, j, t);
+    return r;
 }
 
 engine_result_t engine_bury(engine_t *e, session_t *s, uint64_t id, uint32_t pri) {
@@ -661,7 +677,9 @@ engine_result_t engine_bury(engine_t *e, session_t *s, uint64_t id, uint32_t pri
         return ENGINE_NOT_FOUND;
     session_drop(e, s, j);
     j->pri = pri;
-    job_bury_into(e, e->tube_table[j->tube], j);
+    tube_t *t = e->tube_table[j->tube];
+    job_bury_into(e, t, j);
+    journal(e, JOURNAL_UPDATE, j, t);
     return ENGINE_OK;
 }
 
@@ -679,6 +697,7 @@ static void job_kick(engine_t *e, tube_t *t, job_t *j, int64_t now) {
     job_unlink(e, t, j);
     j->kicks++;
     job_make_ready(e, t, j, now);
+    journal(e, JOURNAL_UPDATE, j, t);
 }
 
 uint32_t engine_kick(engine_t *e, tube_t *t, uint32_t bound, int64_t now) {
@@ -724,6 +743,7 @@ engine_result_t engine_pause(engine_t *e, const char *name, size_t len, int64_t 
     t->unpause_at = now + delay_ns;
     t->pauses++;
     tube_rearm(e, t);
+    journal(e, JOURNAL_PAUSE, NULL, t);
     return ENGINE_OK;
 }
 
@@ -732,6 +752,113 @@ int64_t engine_job_time_left(const job_t *j, int64_t now) {
     if (st != JOB_RESERVED && st != JOB_DELAYED)
         return 0;
     return (j->deadline - now) / NS_PER_SEC;
+}
+
+/* ---- durability ---- */
+
+void engine_set_journal(engine_t *e, engine_journal_fn fn, void *ctx) {
+    e->journal = fn;
+    e->journal_ctx = ctx;
+}
+
+static void restore_fields(job_t *j, const engine_restore_t *r) {
+    j->pri = r->pri;
+    j->delay = r->delay;
+    j->deadline = r->deadline;
+    j->reserves = r->reserves;
+    j->timeouts = r->timeouts;
+    j->releases = r->releases;
+    j->buries = r->buries;
+    j->kicks = r->kicks;
+}
+
+/* Put j (in no container) where its restored state says. */
+static void restore_place(engine_t *e, tube_t *t, job_t *j, job_state_t state) {
+    switch (state) {
+    case JOB_DELAYED:
+        job_place_delayed(e, t, j);
+        break;
+    case JOB_BURIED:
+        if (j->deadline > e->bury_seq)
+            e->bury_seq = j->deadline;
+        job_place_buried(e, t, j);
+        break;
+    default:
+        job_make_ready(e, t, j, 0);
+        break;
+    }
+}
+
+engine_result_t engine_restore_job(engine_t *e, const engine_restore_t *r, const char *body,
+                                   uint32_t size) {
+    engine_restore_delete(e, r->id);
+    tube_t *t = tube_find_or_make(e, r->tube, r->tube_len);
+    if (!t)
+        return ENGINE_NO_MEMORY;
+    job_t *j = malloc(job_alloc_size(size));
+    if (!j || !idmap_put(&e->jobs, r->id, j)) {
+        free(j);
+        tube_drop_if_unused(e, t);
+        return ENGINE_NO_MEMORY;
+    }
+    memset(j, 0, offsetof(job_t, body));
+    j->id = r->id;
+    j->created = r->created;
+    j->tube = t->index;
+    j->ttr = r->ttr ? r->ttr : 1;
+    j->size = size;
+    memcpy(j->body, body, size);
+    restore_fields(j, r);
+    tube_ref(t);
+    e->count.job_bytes += size;
+    if (r->id >= e->next_id)
+        e->next_id = r->id + 1;
+    restore_place(e, t, j, r->state);
+    return ENGINE_OK;
+}
+
+void engine_restore_update(engine_t *e, const engine_restore_t *r) {
+    job_t *j = engine_job_find(e, r->id);
+    if (!j)
+        return;
+    tube_t *t = e->tube_table[j->tube];
+    job_unlink(e, t, j);
+    restore_fields(j, r);
+    restore_place(e, t, j, r->state);
+}
+
+void engine_restore_delete(engine_t *e, uint64_t id) {
+    job_t *j = engine_job_find(e, id);
+    if (!j)
+        return;
+    job_unlink(e, e->tube_table[j->tube], j);
+    job_destroy(e, j);
+}
+
+engine_result_t engine_restore_pause(engine_t *e, const char *name, size_t len, int64_t pause_ns,
+                                     int64_t unpause_at) {
+    tube_t *t = tube_find_or_make(e, name, len);
+    if (!t)
+        return ENGINE_NO_MEMORY;
+    t->pause_ns = pause_ns;
+    t->unpause_at = unpause_at;
+    tube_rearm(e, t);
+    return ENGINE_OK;
+}
+
+void engine_restore_next_id(engine_t *e, uint64_t next_id) {
+    if (next_id > e->next_id)
+        e->next_id = next_id;
+}
+
+void engine_restore_done(engine_t *e) {
+    for (uint32_t i = 0; i < e->ntubes;) {
+        tube_t *t = e->tube_list[i];
+        if (t->refs == 0)
+            tube_destroy(e, t); /* swaps the last tube into slot i */
+        else
+            i++;
+    }
 }
 
 /* ---- time ---- */

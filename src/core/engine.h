@@ -39,6 +39,7 @@
 
 typedef struct engine engine_t;
 typedef struct session session_t;
+typedef struct tube tube_t;
 
 typedef enum engine_result {
     ENGINE_OK = 0,
@@ -59,6 +60,20 @@ typedef enum session_event {
 
 typedef void (*session_notify_fn)(void *owner, session_event_t ev, const job_t *job);
 
+/* Changes that must survive a restart, reported to the journal (the
+ * write-ahead log) as they happen. Reservations, TTR expiry and a delay
+ * running out are not reported: after a restart a reserved job is ready
+ * again, and a delayed job's ready-at time is in its record. */
+typedef enum journal_kind {
+    JOURNAL_PUT,    /* j is new */
+    JOURNAL_UPDATE, /* j's priority, delay, state or counters changed */
+    JOURNAL_DELETE, /* j is about to be freed */
+    JOURNAL_PAUSE,  /* t was paused */
+} journal_kind_t;
+
+typedef void (*engine_journal_fn)(void *ctx, journal_kind_t kind, const job_t *j,
+                                  const tube_t *t);
+
 /* A timer queue entry, embedded in tubes and sessions. */
 typedef struct engine_timer {
     int64_t at;
@@ -74,7 +89,7 @@ typedef struct waiter {
     session_t *session;
 } waiter_t;
 
-typedef struct tube {
+struct tube {
     char *name;
     size_t name_len;
     uint32_t index;     /* in the engine's tube table; jobs refer to it */
@@ -95,7 +110,7 @@ typedef struct tube {
     int64_t pause_ns;   /* > 0 while paused */
     int64_t unpause_at;
     engine_timer_t timer;
-} tube_t;
+};
 
 typedef struct watch {
     tube_t *tube;
@@ -134,6 +149,8 @@ struct engine {
     uint32_t tube_cap;   /* capacity of the three arrays above */
     tube_t *default_tube;
     heap_t timers;
+    engine_journal_fn journal;
+    void *journal_ctx;
     uint64_t next_id;
     int64_t bury_seq;
     engine_counts_t count;
@@ -207,6 +224,36 @@ job_t *engine_peek_buried(const tube_t *t);
 /* True when s holds a reservation whose TTR ends within DEADLINE_MARGIN. */
 bool engine_deadline_soon(const engine_t *e, const session_t *s, int64_t now);
 bool engine_session_holds(const session_t *s, const job_t *j);
+
+/* --- durability --- */
+void engine_set_journal(engine_t *e, engine_journal_fn fn, void *ctx);
+
+/* A job as read back from the log. */
+typedef struct engine_restore {
+    uint64_t id;
+    const char *tube;
+    size_t tube_len;
+    job_state_t state; /* ready, delayed or buried */
+    int64_t deadline;  /* delayed: ready-at; buried: burial order */
+    int64_t created;
+    uint32_t pri, delay, ttr;
+    uint32_t reserves, timeouts, releases, buries, kicks;
+} engine_restore_t;
+
+/* Replaying the log into the engine. These never call the journal. A
+ * record for a job that is already there replaces it; an update or delete
+ * of a job that is not there is ignored (a snapshot and the log written
+ * after it may overlap). */
+engine_result_t engine_restore_job(engine_t *e, const engine_restore_t *r, const char *body,
+                                   uint32_t size);
+/* Only state, deadline, pri, delay and the counters of r are used. */
+void engine_restore_update(engine_t *e, const engine_restore_t *r);
+void engine_restore_delete(engine_t *e, uint64_t id);
+engine_result_t engine_restore_pause(engine_t *e, const char *name, size_t len, int64_t pause_ns,
+                                     int64_t unpause_at);
+void engine_restore_next_id(engine_t *e, uint64_t next_id);
+/* After replay: drop tubes nothing refers to. */
+void engine_restore_done(engine_t *e);
 
 /* --- time --- */
 /* Fire everything due at or before now. */

@@ -130,6 +130,17 @@ void idmap_del(idmap_t *m, uint64_t id) {
         dir_resize(m, m->dir_cap / 2); /* failure to shrink is harmless */
 }
 
+void idmap_page_numbers(const idmap_t *m, uint64_t *out) {
+    size_t n = 0;
+    for (uint32_t i = 0; i < m->dir_cap; i++)
+        if (m->dir[i])
+            out[n++] = m->dir[i]->number;
+}
+
+const idmap_page_t *idmap_page(const idmap_t *m, uint64_t number) {
+    return find_page(m, number, NULL);
+}
+
 void idmap_each(const idmap_t *m, bool (*fn)(void *value, void *arg), void *arg) {
     for (uint32_t i = 0; i < m->dir_cap; i++) {
         idmap_page_t *p = m->dir[i];

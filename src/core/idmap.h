@@ -36,6 +36,12 @@ void *idmap_get(const idmap_t *m, uint64_t id);
 bool idmap_put(idmap_t *m, uint64_t id, void *value);
 void idmap_del(idmap_t *m, uint64_t id);
 
+/* Ordered iteration without holding pointers across changes: copy the page
+ * numbers (out has room for m->pages), sort them, and look each page up
+ * again when its turn comes - it may be gone by then. */
+void idmap_page_numbers(const idmap_t *m, uint64_t *out);
+const idmap_page_t *idmap_page(const idmap_t *m, uint64_t number);
+
 /* Visit every value, in no particular order; stop when fn returns false. */
 void idmap_each(const idmap_t *m, bool (*fn)(void *value, void *arg), void *arg);
 

@@ -34,6 +34,7 @@ static void conn_wake(void *arg) {
 
 static void conn_free_cb(uv_handle_t *h) {
     net_conn_t *c = h->data;
+    free(c->holds);
     buf_free(&c->in);
     buf_free(&c->out);
     buf_free(&c->wbuf);
@@ -115,24 +116,104 @@ static void on_write(uv_write_t *req, int status) {
     net_mark_dirty(c);
 }
 
-static void conn_flush(net_conn_t *c) {
-    if (c->writing || c->out.len == 0)
+static void held_list_remove(net_conn_t *c) {
+    if (!c->in_held_list)
         return;
-    uv_buf_t b = uv_buf_init(buf_head(&c->out), (unsigned)c->out.len);
+    if (c->held_prev)
+        c->held_prev->held_next = c->held_next;
+    else
+        c->net->held_head = c->held_next;
+    if (c->held_next)
+        c->held_next->held_prev = c->held_prev;
+    c->held_prev = c->held_next = NULL;
+    c->in_held_list = false;
+}
+
+/* Output appended since the last call waits for the log position current
+ * now, unless that is already durable. */
+static bool conn_hold_new_output(net_conn_t *c) {
+    const net_hooks_t *hk = &c->net->hooks;
+    size_t fresh = c->out.len - c->out_marked;
+    c->out_marked = c->out.len;
+    if (!fresh || !hk->log_position)
+        return true;
+    uint64_t pos = hk->log_position(hk->ctx);
+    if (pos <= hk->log_durable(hk->ctx))
+        return true;
+    if (c->nholds && c->holds[c->nholds - 1].pos == pos) {
+        c->holds[c->nholds - 1].bytes += fresh;
+    } else {
+        if (c->nholds == c->capholds) {
+            uint32_t cap = c->capholds ? c->capholds * 2 : 4;
+            net_hold_t *h = realloc(c->holds, cap * sizeof *h);
+            if (!h)
+                return false;
+            c->holds = h;
+            c->capholds = cap;
+        }
+        c->holds[c->nholds++] = (net_hold_t){.pos = pos, .bytes = fresh};
+    }
+    c->held += fresh;
+    if (!c->in_held_list) {
+        net_t *n = c->net;
+        c->held_prev = NULL;
+        c->held_next = n->held_head;
+        if (n->held_head)
+            n->held_head->held_prev = c;
+        n->held_head = c;
+        c->in_held_list = true;
+    }
+    return true;
+}
+
+/* Release the runs whose log position has become durable. */
+static void conn_release_durable(net_conn_t *c) {
+    if (!c->nholds)
+        return;
+    const net_hooks_t *hk = &c->net->hooks;
+    uint64_t durable = hk->log_durable(hk->ctx);
+    uint32_t i = 0;
+    while (i < c->nholds && c->holds[i].pos <= durable)
+        c->held -= c->holds[i++].bytes;
+    memmove(c->holds, c->holds + i, (c->nholds - i) * sizeof *c->holds);
+    c->nholds -= i;
+    if (!c->nholds)
+        held_list_remove(c);
+}
+
+/* Send what may be sent: out, less its held tail. */
+static void conn_flush(net_conn_t *c) {
+    size_t sendable = c->out.len - c->held;
+    if (c->writing || sendable == 0)
+        return;
+    uv_buf_t b = uv_buf_init(buf_head(&c->out), (unsigned)sendable);
     int n = uv_try_write(&c->h.stream, &b, 1);
     if (n > 0) {
         buf_consume(&c->out, (size_t)n);
+        c->out_marked -= (size_t)n;
+        sendable -= (size_t)n;
     } else if (n < 0 && n != UV_EAGAIN) {
         net_conn_close(c);
         return;
     }
-    if (c->out.len == 0)
+    if (sendable == 0)
         return;
-    /* The rest goes out asynchronously; the protocol keeps appending to a
-     * fresh buffer meanwhile. */
-    buf_t tmp = c->wbuf;
-    c->wbuf = c->out;
-    c->out = tmp;
+    /* The rest goes out asynchronously; the protocol keeps appending to
+     * out meanwhile, so the bytes in flight move to wbuf: by swapping the
+     * buffers when nothing is held, else by copying. */
+    if (c->held == 0) {
+        buf_t tmp = c->wbuf;
+        c->wbuf = c->out;
+        c->out = tmp;
+        c->out_marked = 0;
+    } else {
+        if (!buf_append(&c->wbuf, buf_head(&c->out), sendable)) {
+            net_conn_close(c);
+            return;
+        }
+        buf_consume(&c->out, sendable);
+        c->out_marked -= sendable;
+    }
     b = uv_buf_init(buf_head(&c->wbuf), (unsigned)c->wbuf.len);
     c->wreq.data = c;
     int r = uv_write(&c->wreq, &c->h.stream, &b, 1, on_write);
@@ -151,6 +232,12 @@ void net_conn_turn(net_conn_t *c) {
     const net_proto_t *p = c->proto;
     if (conn_out_total(c) < NET_OUT_HIGH)
         conn_feed_pending(c);
+    if (!conn_hold_new_output(c)) {
+        log_msg("closing a connection: out of memory tracking its replies");
+        net_conn_close(c);
+        return;
+    }
+    conn_release_durable(c);
     conn_flush(c);
     if (c->closing)
         return;
@@ -249,6 +336,7 @@ void net_conn_close(net_conn_t *c) {
     if (c->next)
         c->next->prev = c->prev;
     net_unmark_dirty(c);
+    held_list_remove(c);
     n->nconns--;
     c->proto->close(c->state, clock_now_ns());
     c->state = NULL;

@@ -16,6 +16,8 @@ static void net_run_turn(net_t *n) {
         net_unmark_dirty(c);
         net_conn_turn(c);
     }
+    if (n->hooks.end_turn)
+        n->hooks.end_turn(n->hooks.ctx);
     net_arm_timer(n);
 }
 
@@ -76,6 +78,11 @@ static void net_arm_timer(net_t *n) {
     uint64_t ms = at <= now ? 0 : (uint64_t)((at - now + 999999) / 1000000);
     uv_update_time(n->loop);
     uv_timer_start(&n->timer, on_timer, ms, 0);
+}
+
+void net_durable(net_t *n) {
+    for (net_conn_t *c = n->held_head; c; c = c->held_next)
+        net_mark_dirty(c);
 }
 
 void net_poke(net_t *n) {

@@ -46,6 +46,13 @@ typedef struct net_hooks {
      * for never). */
     void (*tick)(void *ctx, int64_t now);
     int64_t (*next_deadline)(void *ctx);
+    /* Durability; all three NULL when nothing is logged. Output produced
+     * while log_position() > log_durable() is held back until log_durable()
+     * reaches that position: a reply never runs ahead of its log record. */
+    uint64_t (*log_position)(void *ctx);
+    uint64_t (*log_durable)(void *ctx);
+    /* After the turn's connections were served: the log seals its batch. */
+    void (*end_turn)(void *ctx);
     void *ctx;
 } net_hooks_t;
 
@@ -68,5 +75,7 @@ uint32_t net_conn_count(const net_t *n);
 /* Ask for hooks->next_deadline() to be consulted again (after something
  * outside a connection changed the engine). */
 void net_poke(net_t *n);
+/* log_durable() advanced: send the replies that were waiting for it. */
+void net_durable(net_t *n);
 
 #endif

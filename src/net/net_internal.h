@@ -14,6 +14,11 @@ typedef union net_stream {
     uv_handle_t handle;
 } net_stream_t;
 
+typedef struct net_hold {
+    uint64_t pos;
+    size_t bytes;
+} net_hold_t;
+
 typedef struct net_listener {
     net_stream_t h;
     bool is_pipe;
@@ -39,6 +44,14 @@ struct net_conn {
     bool dirty;
     net_conn_t *prev, *next;             /* all connections */
     net_conn_t *dirty_prev, *dirty_next; /* work queued for the end of the turn */
+    /* Output not yet durable: the last `held` bytes of out, in runs that
+     * each wait for one log position. */
+    size_t held;
+    size_t out_marked; /* out.len when output was last assigned a run */
+    net_hold_t *holds;
+    uint32_t nholds, capholds;
+    net_conn_t *held_prev, *held_next; /* connections with held output */
+    bool in_held_list;
 };
 
 struct net {
@@ -49,6 +62,7 @@ struct net {
     net_listener_t *listeners;
     net_conn_t *conns;
     net_conn_t *dirty_head, *dirty_tail;
+    net_conn_t *held_head;
     uv_prepare_t prepare;
     uv_check_t check;
     uv_idle_t idle; /* keeps the loop from sleeping while work is queued */

@@ -192,6 +192,16 @@ static void cmd_put(bs_conn_t *c, const bs_cmd_t *cmd, int64_t now) {
     c->state = BS_WANT_BODY;
 }
 
+/* Can the log take a change of this size? Without a log, always. */
+static size_t log_room(const bs_conn_t *c, bool for_put) {
+    const bs_server_t *srv = c->srv;
+    return srv->log_room ? srv->log_room(srv->host_ctx, for_put) : SIZE_MAX;
+}
+
+static bool log_fits(const bs_conn_t *c, bool for_put, size_t bytes) {
+    return log_room(c, for_put) >= bytes;
+}
+
 static void finish_put(bs_conn_t *c, int64_t now) {
     engine_t *e = c->srv->engine;
     job_t *j = c->in_job;
@@ -205,6 +215,12 @@ static void finish_put(bs_conn_t *c, int64_t now) {
     if (c->srv->draining) {
         engine_job_discard(e, j);
         reply(c, MSG_DRAINING);
+        return;
+    }
+    /* The disk is full: refuse new tasks before anything else. */
+    if (!log_fits(c, true, (size_t)j->size + BS_LOG_PUT_BYTES)) {
+        engine_job_discard(e, j);
+        reply(c, MSG_OUT_OF_MEMORY);
         return;
     }
     uint64_t id = j->id;
@@ -286,6 +302,28 @@ static void execute(bs_conn_t *c, const char *line, size_t len, int64_t now) {
     if (cmd.bad_format) {
         reply(c, MSG_BAD_FORMAT);
         return;
+    }
+
+    /* Changes that the log cannot take any more are refused up front. */
+    switch (cmd.op) {
+    case BS_OP_DELETE:
+    case BS_OP_RELEASE:
+    case BS_OP_BURY:
+    case BS_OP_KICK_JOB:
+    case BS_OP_PAUSE_TUBE:
+        if (!log_fits(c, false, BS_LOG_CHANGE_BYTES)) {
+            reply(c, MSG_OUT_OF_MEMORY);
+            return;
+        }
+        break;
+    case BS_OP_KICK: {
+        size_t most = log_room(c, false) / BS_LOG_KICK_BYTES;
+        if (most < cmd.bound)
+            cmd.bound = (uint32_t)most;
+        break;
+    }
+    default:
+        break;
     }
 
     job_t *j = NULL;

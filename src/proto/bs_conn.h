@@ -21,6 +21,11 @@
 #include "util/buf.h"
 
 #define BS_DEFAULT_MAX_JOB_SIZE 65535u
+/* Upper bounds of a log record's size, beyond a put's body, for checking
+ * log_room before a change is made. */
+#define BS_LOG_PUT_BYTES 512u
+#define BS_LOG_CHANGE_BYTES 256u
+#define BS_LOG_KICK_BYTES 64u
 #define BS_MAX_JOB_SIZE_LIMIT 1073741824u
 
 /* What the host process knows that the protocol layer must not find out
@@ -49,6 +54,9 @@ typedef struct bs_server {
     char instance_id[17];
     const char *hostname, *os, *platform;
     void (*host_stats)(void *ctx, bs_host_stats_t *out);
+    /* Bytes the log can still take (SIZE_MAX: no limit); NULL without a
+     * log. When the disk is full, puts are refused before other changes. */
+    size_t (*log_room)(void *ctx, bool for_put);
     void *host_ctx;
     buf_t yaml; /* scratch for YAML replies */
 } bs_server_t;
