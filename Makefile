@@ -79,7 +79,8 @@ run: all
 test: deps-test unit pytest phptest
 
 unit: deps-test $(UNIT_BIN)
-	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
+	@failed=0; for t in $(UNIT_BIN); do echo "== $$t"; $$t || failed=$$((failed + 1)); done; \
+	if [ $$failed -ne 0 ]; then echo "$$failed unit test program(s) failed"; exit 1; fi
 
 pytest: deps-test $(BUILD)/asan/deferd
 	DEFERD=$(abspath $(BUILD))/asan/deferd $(PYTHON) -m pytest -q tests/py

@@ -95,7 +95,7 @@ int opts_parse(opts_t *o, int argc, char **argv, char *err, size_t errlen) {
     };
     uint64_t v;
     int c;
-    optind = 1;
+    optind = 0; /* 0, not 1: also forgets glibc's position inside a flag group */
     opterr = 0;
     /* "+": stop at the first non-option, which is then an error, as in
      * beanstalkd. */
@@ -195,7 +195,12 @@ int opts_parse(opts_t *o, int argc, char **argv, char *err, size_t errlen) {
             snprintf(err, errlen, "flag requires an argument: %s", argv[optind - 1]);
             return -1;
         default:
-            snprintf(err, errlen, "unknown flag: %s", argv[optind - 1]);
+            /* A long option names itself in argv; a short one may sit in
+             * the middle of a group, which only optopt pins down. */
+            if (strncmp(argv[optind - 1], "--", 2) == 0)
+                snprintf(err, errlen, "unknown or misused flag: %s", argv[optind - 1]);
+            else
+                snprintf(err, errlen, "unknown flag: -%c", optopt);
             return -1;
         }
     }

@@ -747,11 +747,18 @@ engine_result_t engine_pause(engine_t *e, const char *name, size_t len, int64_t 
     return ENGINE_OK;
 }
 
+int64_t engine_seconds_left(int64_t deadline, int64_t now) {
+    /* As beanstalkd counts: whole seconds, rounded down, of a time left
+     * that has always shrunk a little by the time anyone asks - so a TTR
+     * of 10 read at once shows 9. */
+    return (deadline - now - 1) / NS_PER_SEC;
+}
+
 int64_t engine_job_time_left(const job_t *j, int64_t now) {
     job_state_t st = job_state(j);
     if (st != JOB_RESERVED && st != JOB_DELAYED)
         return 0;
-    return (j->deadline - now) / NS_PER_SEC;
+    return engine_seconds_left(j->deadline, now);
 }
 
 /* ---- durability ---- */

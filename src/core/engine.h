@@ -261,6 +261,8 @@ void engine_tick(engine_t *e, int64_t now);
 /* When engine_tick next has work; ENGINE_NEVER when nothing is scheduled. */
 int64_t engine_next_deadline(const engine_t *e);
 
+/* Whole seconds left until deadline, as beanstalkd reports them. */
+int64_t engine_seconds_left(int64_t deadline, int64_t now);
 /* Seconds left until a delayed job is ready or a reserved job's TTR ends;
  * 0 in other states. */
 int64_t engine_job_time_left(const job_t *j, int64_t now);

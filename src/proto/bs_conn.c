@@ -353,11 +353,13 @@ static void execute(bs_conn_t *c, const char *line, size_t len, int64_t now) {
         cmd_reserve(c, cmd.timeout < 0 ? -1 : (int64_t)cmd.timeout * NS_PER_SEC, now);
         break;
     case BS_OP_RESERVE_JOB:
-        set_worker(c);
-        if (engine_reserve_job(e, s, cmd.id, now, &j) == ENGINE_OK)
+        /* Only a reservation made counts the connection as a worker. */
+        if (engine_reserve_job(e, s, cmd.id, now, &j) == ENGINE_OK) {
+            set_worker(c);
             reply_job(c, "RESERVED", j);
-        else
+        } else {
             reply(c, MSG_NOT_FOUND);
+        }
         break;
     case BS_OP_DELETE:
         reply_result(c, engine_delete(e, s, cmd.id), "DELETED\r\n");

@@ -117,7 +117,7 @@ void bs_parse(const char *line, size_t len, bs_cmd_t *cmd) {
     memset(cmd, 0, sizeof *cmd);
     /* A NUL inside the line would let C string handling see a different
      * command than the bytes say; beanstalkd refuses such lines outright. */
-    if (len >= BS_LINE_MAX || memchr(line, '\0', len)) {
+    if (len + 2 > BS_LINE_MAX || memchr(line, '\0', len)) {
         cmd->bad_format = true;
         return;
     }

@@ -122,7 +122,7 @@ bool bs_format_tube_stats(const tube_t *t, buf_t *y, int64_t now) {
                        t->name, t->urgent, t->ready.len, t->reserved, t->delayed.len,
                        t->buried.len, t->total_jobs, t->using, t->watching, t->waiting, t->deletes,
                        t->pauses, paused ? t->pause_ns / NS_PER_SEC : 0,
-                       paused ? (t->unpause_at - now) / NS_PER_SEC : 0);
+                       paused ? engine_seconds_left(t->unpause_at, now) : 0);
 }
 
 static bool list_item(buf_t *y, const tube_t *t) {
