@@ -82,7 +82,7 @@ static void test_defaults(void **state) {
     assert_string_equal(o.port, "11300");
     assert_false(o.listen_given);
     assert_null(o.data_dir);
-    assert_int_equal(o.fsync, FSYNC_ALWAYS);
+    assert_int_equal(o.fsync, WAL_SYNC_ALWAYS);
     assert_int_equal(o.segment_size, 10u << 20);
     assert_int_equal(o.max_job_size, 65535);
     assert_int_equal(o.max_job_size, BS_DEFAULT_MAX_JOB_SIZE);
@@ -144,27 +144,27 @@ static void test_fsync_flags(void **state) {
     opts_t o;
     char err[256];
     assert_ok(PARSE(&o, err, "-f", "50"), err);
-    assert_int_equal(o.fsync, FSYNC_INTERVAL);
+    assert_int_equal(o.fsync, WAL_SYNC_INTERVAL);
     assert_int_equal(o.fsync_ms, 50);
     assert_ok(PARSE(&o, err, "-f0"), err);
-    assert_int_equal(o.fsync, FSYNC_ALWAYS);
+    assert_int_equal(o.fsync, WAL_SYNC_ALWAYS);
     assert_ok(PARSE(&o, err, "-f", "4294967295"), err);
-    assert_int_equal(o.fsync, FSYNC_INTERVAL);
+    assert_int_equal(o.fsync, WAL_SYNC_INTERVAL);
     assert_int_equal(o.fsync_ms, UINT32_MAX);
     assert_ok(PARSE(&o, err, "-F"), err);
-    assert_int_equal(o.fsync, FSYNC_NEVER);
+    assert_int_equal(o.fsync, WAL_SYNC_NEVER);
     /* Order matters: the last one wins. */
     assert_ok(PARSE(&o, err, "-F", "-f", "10"), err);
-    assert_int_equal(o.fsync, FSYNC_INTERVAL);
+    assert_int_equal(o.fsync, WAL_SYNC_INTERVAL);
     assert_ok(PARSE(&o, err, "-f", "10", "-F"), err);
-    assert_int_equal(o.fsync, FSYNC_NEVER);
+    assert_int_equal(o.fsync, WAL_SYNC_NEVER);
 
     assert_ok(PARSE(&o, err, "--fsync", "always"), err);
-    assert_int_equal(o.fsync, FSYNC_ALWAYS);
+    assert_int_equal(o.fsync, WAL_SYNC_ALWAYS);
     assert_ok(PARSE(&o, err, "--fsync=never"), err);
-    assert_int_equal(o.fsync, FSYNC_NEVER);
+    assert_int_equal(o.fsync, WAL_SYNC_NEVER);
     assert_ok(PARSE(&o, err, "--fsync=interval=20"), err);
-    assert_int_equal(o.fsync, FSYNC_INTERVAL);
+    assert_int_equal(o.fsync, WAL_SYNC_INTERVAL);
     assert_int_equal(o.fsync_ms, 20);
 
     assert_err(PARSE(&o, err, "-f", "abc"), err, "-f");
@@ -255,7 +255,7 @@ static void test_flags_without_arguments(void **state) {
     /* Combined short flags, ending with one that takes an argument. */
     assert_ok(PARSE(&o, err, "-VFp", "7"), err);
     assert_int_equal(o.verbosity, 1);
-    assert_int_equal(o.fsync, FSYNC_NEVER);
+    assert_int_equal(o.fsync, WAL_SYNC_NEVER);
     assert_string_equal(o.port, "7");
     assert_ok(PARSE(&o, err, "-VVz10"), err);
     assert_int_equal(o.verbosity, 2);
@@ -338,7 +338,7 @@ static void test_repeated_parses_are_independent(void **state) {
     assert_int_equal(PARSE(&o, err, "-Vx"), -1);
     assert_ok(PARSE(&o, err, "-F"), err);
     assert_int_equal(o.verbosity, 0);
-    assert_int_equal(o.fsync, FSYNC_NEVER);
+    assert_int_equal(o.fsync, WAL_SYNC_NEVER);
 }
 
 static void test_usage_text(void **state) {
