@@ -36,8 +36,11 @@ FUZZ_SRC := $(wildcard fuzz/fuzz_*.c)
 REL_OBJ := $(patsubst %.c,$(BUILD)/release/%.o,$(LIB_SRC))
 ASAN_OBJ := $(patsubst %.c,$(BUILD)/asan/%.o,$(LIB_SRC))
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/asan/tests/%,$(UNIT_SRC))
+FUZZ_NAMES := $(FUZZ_SRC:fuzz/%.c=%)
+FUZZ_REPLAY := $(FUZZ_NAMES:%=$(BUILD)/asan/fuzz/replay_%)
 
-.PHONY: all run test unit pytest phptest bench fuzz clean deps-build deps-test deps-bench deps-fuzz
+.PHONY: all run test unit fuzzreplay pytest phptest bench fuzz clean deps-build deps-test \
+        deps-bench deps-fuzz
 
 all: deps-build $(BUILD)/deferd
 
@@ -68,6 +71,12 @@ $(BUILD)/asan/tests/%: tests/unit/%.c $(ASAN_OBJ)
 	@mkdir -p $(dir $@)
 	$(CC) $(ASAN_CFLAGS) -Itests/unit $< $(ASAN_OBJ) -o $@ $(LIBS) -lcmocka
 
+# A fuzz harness with a plain main(): replays the committed corpus (seeds
+# and past crashes) under the sanitizers, without clang or libFuzzer.
+$(BUILD)/asan/fuzz/replay_%: fuzz/%.c fuzz/replay_main.c $(ASAN_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) $(ASAN_CFLAGS) fuzz/replay_main.c $< $(ASAN_OBJ) -o $@ $(LIBS)
+
 $(BUILD)/bsload: bench/bsload.c
 	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 -g $< -o $@ -lm -lpthread
 
@@ -76,11 +85,14 @@ run: all
 	exec $(BUILD)/deferd -b $(DATA_DIR)
 
 # The whole suite, under AddressSanitizer and UndefinedBehaviorSanitizer.
-test: deps-test unit pytest phptest
+test: deps-test unit fuzzreplay pytest phptest
 
 unit: deps-test $(UNIT_BIN)
 	@failed=0; for t in $(UNIT_BIN); do echo "== $$t"; $$t || failed=$$((failed + 1)); done; \
 	if [ $$failed -ne 0 ]; then echo "$$failed unit test program(s) failed"; exit 1; fi
+
+fuzzreplay: deps-test $(FUZZ_REPLAY)
+	@set -e; for h in $(FUZZ_NAMES); do $(BUILD)/asan/fuzz/replay_$$h fuzz/corpus/$$h; done
 
 pytest: deps-test $(BUILD)/asan/deferd
 	DEFERD=$(abspath $(BUILD))/asan/deferd $(PYTHON) -m pytest -q tests/py
@@ -92,7 +104,7 @@ bench: deps-bench $(BUILD)/deferd $(BUILD)/bsload
 	DEFERD=$(abspath $(BUILD))/deferd BSLOAD=$(abspath $(BUILD))/bsload bench/run.sh
 
 fuzz: deps-fuzz
-	fuzz/run.sh
+	BUILD=$(BUILD) fuzz/run.sh
 
 clean:
 	rm -rf $(BUILD)

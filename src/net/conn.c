@@ -249,6 +249,11 @@ void net_conn_turn(net_conn_t *c) {
             net_conn_close(c);
         return;
     }
+    /* Input stopped by back-pressure can go on once output has drained
+     * (a write that completes at once has no callback to say so): serve
+     * it again after the other connections of this turn. */
+    if (c->in.len && !p->waiting(c->state) && conn_out_total(c) < NET_OUT_HIGH)
+        net_mark_dirty(c);
     if (conn_out_total(c) >= NET_OUT_HIGH || c->in.len >= NET_IN_HIGH)
         conn_read_stop(c);
     else if (conn_out_total(c) < NET_OUT_LOW && c->in.len < NET_IN_HIGH)

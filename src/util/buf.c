@@ -9,6 +9,11 @@
  * reply does not pin its memory on an idle connection. */
 #define BUF_KEEP_MAX (64 * 1024)
 
+char *buf_head(const buf_t *b) {
+    static char empty[1];
+    return b->data ? b->data + b->off : empty;
+}
+
 void buf_init(buf_t *b) {
     b->data = NULL;
     b->len = b->off = b->cap = 0;

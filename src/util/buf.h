@@ -29,8 +29,8 @@ bool buf_vappendf(buf_t *b, const char *fmt, va_list ap);
 /* Decimal, without printf: replies on the hot path carry ids and sizes. */
 bool buf_append_u64(buf_t *b, uint64_t v);
 
-/* The unconsumed bytes. */
-static inline char *buf_head(const buf_t *b) { return b->data + b->off; }
+/* The unconsumed bytes (a valid pointer even when nothing was allocated). */
+char *buf_head(const buf_t *b);
 /* Where the next appended byte goes (valid after buf_reserve). */
 static inline char *buf_tail(const buf_t *b) { return b->data + b->off + b->len; }
 

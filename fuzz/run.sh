@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# run.sh [HARNESS...] - build the libFuzzer harnesses and fuzz each one.
+#
+# Builds fuzz/fuzz_*.c with clang (-fsanitize=fuzzer,address,undefined)
+# against every src/**/*.c but src/main.c, into $BUILD/fuzz/ (BUILD defaults
+# to build), then runs each harness for FUZZ_SECONDS (default 60) seconds,
+# one after the other, starting from its committed corpus
+# fuzz/corpus/<harness>/. That directory is only read: inputs the fuzzer
+# finds interesting go to $BUILD/fuzz/work/<harness>/ (kept between runs,
+# never committed), crash reproducers to $BUILD/fuzz/artifacts/<harness>/,
+# logs to $BUILD/fuzz/logs/.
+#
+# HARNESS: fuzz_bs_conn, fuzz_bs_parse, fuzz_opts (or without "fuzz_");
+# default all. Environment: FUZZ_SECONDS, BUILD, CLANG (default clang),
+# FUZZ_ARGS (extra libFuzzer flags, e.g. "-jobs=2 -workers=2").
+#
+# Exit status: 0 when nothing was found; 1 when a harness crashed, leaked,
+# hung or hit UB - each reproducer's path is printed, with how to replay it;
+# 2 when the build failed.
+set -uo pipefail
+
+cd "$(dirname "$0")/.." || exit 2
+
+BUILD=${BUILD:-build}
+FUZZ_SECONDS=${FUZZ_SECONDS:-60}
+CLANG=${CLANG:-clang}
+FUZZ_ARGS=${FUZZ_ARGS:-}
+OUT="$BUILD/fuzz"
+# Stack traces for UBSan reports too.
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1}
+
+# Longest input per harness: a command line is at most 224 bytes; a
+# connection script has room for a few dozen commands and put bodies (and
+# can repeat reads with ~R); an argv of a dozen options.
+declare -A MAX_LEN=([fuzz_bs_parse]=512 [fuzz_bs_conn]=4096 [fuzz_opts]=512)
+
+command -v "$CLANG" >/dev/null || {
+  echo "run.sh: $CLANG not found (make fuzz installs clang and libclang-rt-14-dev)" >&2
+  exit 2
+}
+
+harnesses=()
+if [[ $# -gt 0 ]]; then
+  for h in "$@"; do
+    h=${h#fuzz_}
+    h=${h%.c}
+    [[ -f fuzz/fuzz_$h.c ]] || { echo "run.sh: no harness fuzz/fuzz_$h.c" >&2; exit 2; }
+    harnesses+=("fuzz_$h")
+  done
+else
+  for f in fuzz/fuzz_*.c; do harnesses+=("$(basename "$f" .c)"); done
+fi
+
+# ---- build ----
+
+# shellcheck disable=SC2054 # the commas belong to -fsanitize=
+CFLAGS=(-std=c11 -D_GNU_SOURCE -Isrc -g -O1 -fno-omit-frame-pointer
+        -fsanitize=address,undefined -fno-sanitize-recover=all)
+mkdir -p "$OUT/obj" "$OUT/logs"
+objs=()
+build_failed=0
+while IFS= read -r src; do
+  obj="$OUT/obj/${src//\//_}"
+  obj="${obj%.c}.o"
+  if [[ ! -f "$obj" || "$src" -nt "$obj" || -n "$(find src -name '*.h' -newer "$obj" -print -quit)" ]]; then
+    "$CLANG" "${CFLAGS[@]}" -fsanitize=fuzzer-no-link -c "$src" -o "$obj" || build_failed=1
+  fi
+  objs+=("$obj")
+done < <(find src -name '*.c' ! -path src/main.c | sort)
+[[ $build_failed -eq 0 ]] || { echo "run.sh: building src/ failed" >&2; exit 2; }
+
+# The harness itself gets the sanitizers but no coverage instrumentation:
+# its invariant checks would otherwise flood libFuzzer with comparisons and
+# features of their own, and slow every execution several times over.
+for h in "${harnesses[@]}"; do
+  echo "run.sh: building $OUT/$h"
+  { "$CLANG" "${CFLAGS[@]}" -c "fuzz/$h.c" -o "$OUT/obj/$h.o" &&
+    "$CLANG" "${CFLAGS[@]}" -fsanitize=fuzzer "$OUT/obj/$h.o" "${objs[@]}" -o "$OUT/$h" -luv; } ||
+    { echo "run.sh: building $h failed" >&2; exit 2; }
+done
+
+# ---- fuzz ----
+
+found=()
+summary=()
+for h in "${harnesses[@]}"; do
+  seeds="fuzz/corpus/$h"
+  work="$OUT/work/$h"
+  arts="$OUT/artifacts/$h"
+  log="$OUT/logs/$h.log"
+  mkdir -p "$seeds" "$work" "$arts"
+  marker="$OUT/logs/.$h.start"
+  : >"$marker"
+  dict=()
+  [[ -f "fuzz/$h.dict" ]] && dict=(-dict="fuzz/$h.dict")
+  echo "run.sh: fuzzing $h for ${FUZZ_SECONDS}s (log: $log)"
+  # The first directory receives new inputs; the committed seeds are only
+  # read. Leak detection is on (ASan's default with libFuzzer).
+  exe="$OUT/$h"
+  [[ $exe == /* ]] || exe="./$exe"
+  # shellcheck disable=SC2086 # FUZZ_ARGS holds several flags
+  "$exe" -max_total_time="$FUZZ_SECONDS" -max_len="${MAX_LEN[$h]:-4096}" \
+    -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+    -artifact_prefix="$arts/" "${dict[@]}" $FUZZ_ARGS "$work" "$seeds" >"$log" 2>&1
+  status=$?
+  stats=$(grep -E '^#[0-9]+' "$log" | tail -1)
+  execs=$(grep -E '^stat::number_of_executed_units' "$log" | awk '{print $2}')
+  summary+=("$h: ${execs:-?} execs; last status: ${stats:-none}")
+  new=$(find "$arts" -type f -newer "$marker" | sort)
+  if [[ $status -ne 0 || -n "$new" ]]; then
+    echo "run.sh: $h FAILED (exit $status); end of its log:" >&2
+    tail -n 40 "$log" >&2
+    if [[ -n "$new" ]]; then
+      while IFS= read -r f; do found+=("$h $f"); done <<<"$new"
+    else
+      found+=("$h -")
+    fi
+  fi
+  rm -f "$marker"
+done
+
+echo
+echo "run.sh: summary"
+for s in "${summary[@]}"; do echo "  $s"; done
+if [[ ${#found[@]} -gt 0 ]]; then
+  echo
+  echo "run.sh: found ${#found[@]} problem(s). Reproducers:"
+  for f in "${found[@]}"; do
+    h=${f%% *}
+    path=${f#* }
+    if [[ $path == - ]]; then
+      echo "  $h: failed without writing a reproducer; see $OUT/logs/$h.log"
+    else
+      echo "  $path"
+      echo "      replay: $OUT/$h $path"
+    fi
+  done
+  echo "Keep a reproducer as fuzz/corpus/<harness>/<what-it-shows> so make test replays it."
+  exit 1
+fi
+echo "run.sh: no crash, leak, hang or UB found"
