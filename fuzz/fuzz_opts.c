@@ -124,8 +124,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         CHECK(o.port && from_argv(o.port, OPTS_DEFAULT_PORT, argv, argc));
         CHECK(from_argv(o.data_dir, NULL, argv, argc));
         CHECK(from_argv(o.user, NULL, argv, argc));
-        CHECK(o.fsync == FSYNC_ALWAYS || o.fsync == FSYNC_INTERVAL || o.fsync == FSYNC_NEVER);
-        CHECK(o.fsync != FSYNC_INTERVAL || o.fsync_ms > 0);
+        CHECK(o.fsync == WAL_SYNC_ALWAYS || o.fsync == WAL_SYNC_INTERVAL || o.fsync == WAL_SYNC_NEVER);
+        CHECK(o.fsync != WAL_SYNC_INTERVAL || o.fsync_ms > 0);
         CHECK(o.segment_size > 0);
         CHECK(o.max_job_size <= BS_MAX_JOB_SIZE_LIMIT);
         CHECK(o.max_conns > 0);

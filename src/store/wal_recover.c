@@ -334,8 +334,10 @@ static int scan_dir(const char *dir, bool readonly, seqlist_t *segs, seqlist_t *
         snprintf(err, errlen, "out of memory listing %s", dir);
         return -1;
     }
-    qsort(segs->v, segs->n, sizeof *segs->v, cmp_u64);
-    qsort(snaps->v, snaps->n, sizeof *snaps->v, cmp_u64);
+    if (segs->n)
+        qsort(segs->v, segs->n, sizeof *segs->v, cmp_u64);
+    if (snaps->n)
+        qsort(snaps->v, snaps->n, sizeof *snaps->v, cmp_u64);
     return 0;
 }
 

@@ -446,10 +446,6 @@ SENTINEL_REPLY = b"USING " + SENTINEL_TUBE + b"\r\n"
 
 # Keys of `stats` that differ between any two servers (or by design: version).
 STATS_VOLATILE = {"pid", "version", "rusage-utime", "rusage-stime", "uptime", "id", "hostname", "os"}
-# Values that differ because of a known deferd bug, each caught by its own
-# test (so that one bug fails one test, not every test that reads stats):
-# binlog-max-size - test_stats.py::test_stats_binlog_max_size_default.
-KNOWN_BUG_MASK = {"binlog-max-size"}
 # Whole seconds read off the clock: compared with a tolerance of one second,
 # since the two servers run the same steps a few milliseconds apart.
 TIMING_KEYS = {"age", "time-left", "pause-time-left"}
@@ -584,7 +580,7 @@ def _mask_yaml(body, extra_mask):
     for l in lines:
         k, sep, v = l.partition(b": ")
         key = k.decode("latin-1")
-        if sep and (key in extra_mask or (is_stats and key in (STATS_VOLATILE | KNOWN_BUG_MASK))):
+        if sep and (key in extra_mask or (is_stats and key in STATS_VOLATILE)):
             l = k + b": <masked>"
         elif sep and key in TIMING_KEYS:
             timing.append((key, v))
