@@ -41,12 +41,30 @@ static void conn_free_cb(uv_handle_t *h) {
     free(c);
 }
 
+/* End the connection's protocol side at once: its reservations go back to
+ * ready and the counters drop before any other client's later command
+ * runs, as in beanstalkd. The socket stays open only to send the output
+ * already produced. */
+static void conn_end_protocol(net_conn_t *c) {
+    if (!c->state)
+        return;
+    c->proto->close(c->state, clock_now_ns());
+    c->state = NULL;
+}
+
+/* Nothing more will be read or executed for this client. */
+static bool conn_done(const net_conn_t *c) {
+    const net_proto_t *p = c->proto;
+    return !c->state || p->closed(c->state) ||
+           (c->eof && !c->in.len && !p->waiting(c->state));
+}
+
 /* Feed buffered input to the protocol for as long as it consumes. After
  * the client's EOF every reserve that would wait is answered TIMED_OUT
  * straight away, as beanstalkd does for a half-closed client. */
 static void conn_feed_pending(net_conn_t *c) {
     const net_proto_t *p = c->proto;
-    for (;;) {
+    while (c->state) {
         if (c->eof && p->waiting(c->state))
             p->eof(c->state);
         if (!c->in.len || p->closed(c->state) || p->waiting(c->state))
@@ -80,6 +98,9 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b) {
         c->eof = true;
         conn_read_stop(c);
         c->proto->eof(c->state);
+        conn_feed_pending(c);
+        if (conn_done(c))
+            conn_end_protocol(c);
         net_mark_dirty(c);
         return;
     }
@@ -100,6 +121,8 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b) {
     }
     if (c->in.len)
         conn_feed_pending(c);
+    if (conn_done(c))
+        conn_end_protocol(c);
     net_mark_dirty(c);
 }
 
@@ -229,7 +252,6 @@ static void conn_flush(net_conn_t *c) {
 void net_conn_turn(net_conn_t *c) {
     if (c->closing)
         return;
-    const net_proto_t *p = c->proto;
     if (conn_out_total(c) < NET_OUT_HIGH)
         conn_feed_pending(c);
     if (!conn_hold_new_output(c)) {
@@ -242,8 +264,8 @@ void net_conn_turn(net_conn_t *c) {
     if (c->closing)
         return;
 
-    bool done = p->closed(c->state) || (c->eof && !c->in.len && !p->waiting(c->state));
-    if (done) {
+    if (conn_done(c)) {
+        conn_end_protocol(c);
         conn_read_stop(c);
         if (conn_out_total(c) == 0)
             net_conn_close(c);
@@ -252,7 +274,7 @@ void net_conn_turn(net_conn_t *c) {
     /* Input stopped by back-pressure can go on once output has drained
      * (a write that completes at once has no callback to say so): serve
      * it again after the other connections of this turn. */
-    if (c->in.len && !p->waiting(c->state) && conn_out_total(c) < NET_OUT_HIGH)
+    if (c->in.len && !c->proto->waiting(c->state) && conn_out_total(c) < NET_OUT_HIGH)
         net_mark_dirty(c);
     if (conn_out_total(c) >= NET_OUT_HIGH || c->in.len >= NET_IN_HIGH)
         conn_read_stop(c);
@@ -343,8 +365,7 @@ void net_conn_close(net_conn_t *c) {
     net_unmark_dirty(c);
     held_list_remove(c);
     n->nconns--;
-    c->proto->close(c->state, clock_now_ns());
-    c->state = NULL;
+    conn_end_protocol(c);
     log_debug("%s connection closed (%u open)", c->proto->name, n->nconns);
     uv_close(&c->h.handle, conn_free_cb);
 }
