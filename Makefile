@@ -94,8 +94,9 @@ unit: deps-test $(UNIT_BIN)
 fuzzreplay: deps-test $(FUZZ_REPLAY)
 	@set -e; for h in $(FUZZ_NAMES); do $(BUILD)/asan/fuzz/replay_$$h fuzz/corpus/$$h; done
 
-pytest: deps-test $(BUILD)/asan/deferd
-	DEFERD=$(abspath $(BUILD))/asan/deferd $(PYTHON) -m pytest -q tests/py
+pytest: deps-test $(BUILD)/asan/deferd $(BUILD)/deferd
+	DEFERD=$(abspath $(BUILD))/asan/deferd DEFERD_RELEASE=$(abspath $(BUILD))/deferd \
+	    $(PYTHON) -m pytest -q tests/py
 
 phptest: deps-test $(BUILD)/asan/deferd
 	DEFERD=$(abspath $(BUILD))/asan/deferd phpunit --colors=never tests/php

@@ -28,7 +28,7 @@
 #include "version.h"
 
 /* Unused memory is handed back to the system once the bytes held by
- * tasks fall below half of what they were at the last trim. */
+ * tasks fall below half of their high-water mark since the last trim. */
 #define TRIM_INTERVAL_MS 1000
 
 typedef struct deferd {
@@ -41,7 +41,6 @@ typedef struct deferd {
     net_t *net;
     uv_signal_t sig_term, sig_int, sig_usr1;
     uv_timer_t trim_timer;
-    uint64_t trim_mark;
     struct utsname uts;
 } deferd_t;
 
@@ -164,12 +163,12 @@ static void on_stop_signal(uv_signal_t *h, int signum) {
 
 static void on_trim_timer(uv_timer_t *h) {
     deferd_t *d = h->data;
-    uint64_t held = d->engine->count.job_bytes;
-    if (held > d->trim_mark) {
-        d->trim_mark = held;
-    } else if (held < d->trim_mark / 2) {
+    /* The engine keeps the high-water mark, so a burst that comes and goes
+     * between two ticks is seen too. */
+    engine_counts_t *n = &d->engine->count;
+    if (n->job_bytes < n->job_bytes_peak / 2) {
         malloc_trim(0);
-        d->trim_mark = held;
+        n->job_bytes_peak = n->job_bytes;
     }
 }
 

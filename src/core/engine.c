@@ -572,6 +572,8 @@ engine_result_t engine_put(engine_t *e, job_t *j, int64_t now) {
         return ENGINE_NO_MEMORY;
     }
     e->count.job_bytes += j->size;
+    if (e->count.job_bytes > e->count.job_bytes_peak)
+        e->count.job_bytes_peak = e->count.job_bytes;
     e->count.total_jobs++;
     t->total_jobs++;
     engine_result_t r = j->delay > 0 ? job_make_delayed(e, t, j, now) : job_make_ready(e, t, j, now);

@@ -135,6 +135,7 @@ typedef struct engine_counts {
     uint64_t timeouts;   /* TTR expiries */
     uint64_t waiting;    /* sessions in a waiting reserve */
     uint64_t job_bytes;  /* body bytes held */
+    uint64_t job_bytes_peak; /* highest job_bytes since the host last reset it */
 } engine_counts_t;
 
 struct engine {
