@@ -22,14 +22,13 @@
 #include "net/net.h"
 #include "opts.h"
 #include "proto/bs_conn.h"
+#include "proto/http.h"
 #include "store/wal.h"
 #include "util/clock.h"
 #include "util/log.h"
 #include "version.h"
 
-/* Unused memory is handed back to the system once the bytes held by
- * tasks fall below half of their high-water mark since the last trim. */
-#define TRIM_INTERVAL_MS 1000
+#define HOUSEKEEPING_MS 1000
 
 typedef struct deferd {
     opts_t opts;
@@ -38,9 +37,11 @@ typedef struct deferd {
     wal_t *wal; /* NULL without a data directory */
     bs_server_t bs;
     net_proto_t bs_proto;
+    http_server_t http;
+    net_proto_t http_proto;
     net_t *net;
     uv_signal_t sig_term, sig_int, sig_usr1;
-    uv_timer_t trim_timer;
+    uv_timer_t housekeeping;
     struct utsname uts;
 } deferd_t;
 
@@ -63,6 +64,59 @@ static bool bs_closed(void *st) {
 }
 static void bs_close(void *st, int64_t now) {
     bs_conn_free(st, now);
+}
+
+/* ---- the HTTP API, plugged into the network layer ---- */
+
+static void *http_open(void *ctx, buf_t *out, void (*wake)(void *), void *conn) {
+    return http_conn_new(ctx, out, wake, conn);
+}
+static size_t http_feed(void *st, const char *data, size_t len, int64_t now) {
+    return http_conn_feed(st, data, len, now);
+}
+static void http_eof(void *st) {
+    http_conn_eof(st);
+}
+static bool http_waiting(void *st) {
+    (void)st;
+    return false;
+}
+static bool http_closed(void *st) {
+    return http_conn_closed(st);
+}
+static void http_close(void *st, int64_t now) {
+    (void)now;
+    http_conn_free(st);
+}
+
+static uint64_t resident_bytes(void) {
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long long size = 0, rss = 0;
+    if (f) {
+        if (fscanf(f, "%llu %llu", &size, &rss) != 2)
+            rss = 0;
+        fclose(f);
+    }
+    return (uint64_t)rss * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+static void http_host_stats(void *ctx, http_host_stats_t *h) {
+    deferd_t *d = ctx;
+    h->rss_bytes = resident_bytes();
+    h->beanstalk_conns = d->bs.cur_conns;
+    if (d->wal) {
+        wal_stats_t ws;
+        wal_get_stats(d->wal, &ws);
+        h->log = true;
+        h->log_bytes = ws.disk_bytes;
+        h->log_records_written = ws.records_written;
+        h->log_syncs = ws.syncs;
+        h->log_sync_us_sum = ws.sync_us_sum;
+        memcpy(h->log_sync_us_buckets, ws.sync_us_buckets, sizeof h->log_sync_us_buckets);
+        h->log_compactions = ws.compactions;
+        h->log_current_segment = ws.current_segment;
+        h->log_space_low = ws.space_low;
+    }
 }
 
 static void host_stats(void *ctx, bs_host_stats_t *h) {
@@ -158,11 +212,17 @@ static void on_stop_signal(uv_signal_t *h, int signum) {
     uv_close((uv_handle_t *)&d->sig_term, NULL);
     uv_close((uv_handle_t *)&d->sig_int, NULL);
     uv_close((uv_handle_t *)&d->sig_usr1, NULL);
-    uv_close((uv_handle_t *)&d->trim_timer, NULL);
+    uv_close((uv_handle_t *)&d->housekeeping, NULL);
 }
 
-static void on_trim_timer(uv_timer_t *h) {
+/* Once a second: queue rates, history retention, event-stream heartbeats,
+ * and handing unused memory back. */
+static void on_housekeeping(uv_timer_t *h) {
     deferd_t *d = h->data;
+    int64_t now = clock_now_ns();
+    engine_update_rates(d->engine, now);
+    engine_expire_history(d->engine, now);
+    http_server_tick(&d->http, now);
     /* The engine keeps the high-water mark, so a burst that comes and goes
      * between two ticks is seen too. */
     engine_counts_t *n = &d->engine->count;
@@ -211,6 +271,68 @@ static int open_listeners(deferd_t *d) {
     else
         log_msg("beanstalk protocol on %s:%s", d->opts.listen_addr, d->opts.port);
     return 0;
+}
+
+static bool loopback(const char *addr) {
+    return strncmp(addr, "127.", 4) == 0 || strcmp(addr, "::1") == 0 ||
+           strcmp(addr, "localhost") == 0;
+}
+
+/* The token is the file's first line. */
+static int load_token(deferd_t *d) {
+    const char *path = d->opts.http_token_file;
+    FILE *f = fopen(path, "r");
+    char line[512];
+    if (!f || !fgets(line, sizeof line, f)) {
+        log_msg("--http-token-file %s: cannot read it%s%s", path, f ? "" : ": ",
+                f ? " (it is empty)" : strerror(errno));
+        if (f)
+            fclose(f);
+        return -1;
+    }
+    fclose(f);
+    size_t n = strcspn(line, "\r\n");
+    line[n] = '\0';
+    if (n < 16) {
+        log_msg("--http-token-file %s: the token is %zu characters; use at least 16 (for "
+                "example: head -c 24 /dev/urandom | base64)",
+                path, n);
+        return -1;
+    }
+    d->http.token = strdup(line);
+    d->http.token_len = n;
+    return d->http.token ? 0 : -1;
+}
+
+/* The HTTP API: on the default address it is optional (another deferd may
+ * have the port); asked for with --http it is required. */
+static int open_http(deferd_t *d) {
+    const opts_t *o = &d->opts;
+    if (o->http_off)
+        return 0;
+    if (o->http_token_file && load_token(d) != 0)
+        return -1;
+    if (!d->http.token && !loopback(o->http_addr)) {
+        log_msg("--http %s:%s: without --http-token-file the API would be open to anyone who can "
+                "reach that address; give a token file, or listen on 127.0.0.1",
+                o->http_addr, o->http_port);
+        return -1;
+    }
+    char err[512];
+    int r = net_listen(d->net, o->http_addr, o->http_port, &d->http_proto, err, sizeof err);
+    if (r == 0) {
+        log_msg("HTTP API on %s:%s%s", o->http_addr, o->http_port,
+                d->http.token ? " (token required)" : "");
+        return 0;
+    }
+    if (!o->http_given && r == UV_EADDRINUSE) {
+        log_msg("HTTP API not started: %s:%s is in use (another deferd?); use --http ADDR:PORT to "
+                "choose a port",
+                o->http_addr, o->http_port);
+        return 0;
+    }
+    log_msg("%s", err);
+    return -1;
 }
 
 static int become_user(const char *user) {
@@ -326,6 +448,31 @@ int main(int argc, char **argv) {
     d.bs.host_stats = host_stats;
     d.bs.host_ctx = &d;
     init_identity(&d);
+    http_server_init(&d.http, d.engine);
+    d.http.draining = &d.bs.draining;
+    d.http.max_job_size = d.opts.max_job_size;
+    d.http.max_body = d.opts.http_max_body;
+    d.http.out_limit = NET_OUT_HIGH;
+    d.http.host_stats = http_host_stats;
+    d.http.host_ctx = &d;
+    d.http.version = DEFER_VERSION;
+    d.http.started_at = d.bs.started_at;
+    d.http_proto = (net_proto_t){
+        .name = "http",
+        .refusal = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                   "Content-Length: 94\r\nConnection: close\r\n\r\n"
+                   "{\"error\":{\"code\":\"unavailable\",\"message\":\"too many connections; raise "
+                   "--max-connections\"}}",
+        .open = http_open,
+        .feed = http_feed,
+        .eof = http_eof,
+        .waiting = http_waiting,
+        .closed = http_closed,
+        .close = http_close,
+        .ctx = &d.http,
+    };
+    engine_set_history(d.engine, d.opts.history_max, (int64_t)d.opts.history_age * NS_PER_SEC);
+    engine_set_observer(d.engine, http_events_observe, &d.http);
     d.bs_proto = (net_proto_t){
         .name = "beanstalk",
         .refusal = "OUT_OF_MEMORY\r\n",
@@ -344,7 +491,7 @@ int main(int argc, char **argv) {
         hooks.end_turn = hook_end_turn;
     }
     d.net = net_new(d.loop, &hooks, d.opts.max_conns);
-    if (!d.net || open_listeners(&d) != 0)
+    if (!d.net || open_listeners(&d) != 0 || open_http(&d) != 0)
         return 111;
     if (d.opts.user && become_user(d.opts.user) != 0)
         return 1;
@@ -353,6 +500,7 @@ int main(int argc, char **argv) {
         if (open_log(&d) != 0)
             return 1;
         d.bs.log_room = host_log_room;
+        d.http.log_room = host_log_room;
     } else {
         log_msg("no data directory (-b): tasks are kept in memory only");
     }
@@ -364,10 +512,10 @@ int main(int argc, char **argv) {
     uv_signal_start(&d.sig_term, on_stop_signal, SIGTERM);
     uv_signal_start(&d.sig_int, on_stop_signal, SIGINT);
     uv_signal_start(&d.sig_usr1, on_drain_signal, SIGUSR1);
-    uv_timer_init(d.loop, &d.trim_timer);
-    d.trim_timer.data = &d;
-    uv_timer_start(&d.trim_timer, on_trim_timer, TRIM_INTERVAL_MS, TRIM_INTERVAL_MS);
-    uv_unref((uv_handle_t *)&d.trim_timer);
+    uv_timer_init(d.loop, &d.housekeeping);
+    d.housekeeping.data = &d;
+    uv_timer_start(&d.housekeeping, on_housekeeping, HOUSEKEEPING_MS, HOUSEKEEPING_MS);
+    uv_unref((uv_handle_t *)&d.housekeeping);
 
     uv_run(d.loop, UV_RUN_DEFAULT);
 
@@ -376,6 +524,7 @@ int main(int argc, char **argv) {
     wal_close(d.wal);
     uv_run(d.loop, UV_RUN_DEFAULT);
     net_free(d.net);
+    http_server_free(&d.http);
     bs_server_free(&d.bs);
     engine_free(d.engine);
     uv_loop_close(d.loop);

@@ -34,6 +34,13 @@ static const char usage_text[] =
     "  -z, --max-job-size BYTES largest task body (default 65535, at most\n"
     "                           1073741824)\n"
     "      --max-connections N  refuse connections beyond N (default 10000)\n"
+    "      --http ADDR:PORT     the HTTP/JSON API (default 127.0.0.1:11380; if that\n"
+    "                           port is taken, deferd runs without it), or off\n"
+    "      --http-token-file F  require 'Authorization: Bearer <first line of F>';\n"
+    "                           needed to serve HTTP on a non-loopback address\n"
+    "      --http-max-body N    largest HTTP request body (default 16777216)\n"
+    "      --history-max N      finished tasks to keep answerable (default 10000)\n"
+    "      --history-age SECS   ... for at most this long (default 86400)\n"
     "  -u, --user USER          become USER after opening the listening socket\n"
     "  -V, --verbose            log more (connections opened and closed)\n"
     "  -v, --version            print the version and exit\n"
@@ -55,7 +62,13 @@ void opts_defaults(opts_t *o) {
     o->segment_size = OPTS_DEFAULT_SEGMENT_SIZE;
     o->max_job_size = BS_DEFAULT_MAX_JOB_SIZE;
     o->max_conns = OPTS_DEFAULT_MAX_CONNS;
+    snprintf(o->http_addr, sizeof o->http_addr, "%s", OPTS_DEFAULT_HTTP_ADDR);
+    snprintf(o->http_port, sizeof o->http_port, "%s", OPTS_DEFAULT_HTTP_PORT);
+    o->http_max_body = 16u << 20;
+    o->history_max = OPTS_DEFAULT_HISTORY_MAX;
+    o->history_age = OPTS_DEFAULT_HISTORY_AGE;
 }
+
 
 /* A whole non-negative decimal number, nothing before or after it. */
 static bool parse_u64(const char *s, uint64_t *out) {
@@ -70,12 +83,49 @@ static bool parse_u64(const char *s, uint64_t *out) {
     return true;
 }
 
+/* "ADDR:PORT", "[IPv6]:PORT" or "off". */
+static bool parse_http(opts_t *o, const char *v) {
+    if (strcmp(v, "off") == 0) {
+        o->http_off = true;
+        return true;
+    }
+    const char *colon = strrchr(v, ':');
+    if (!colon || colon == v || !colon[1])
+        return false;
+    const char *addr = v;
+    size_t alen = (size_t)(colon - v);
+    if (addr[0] == '[') {
+        if (alen < 3 || addr[alen - 1] != ']')
+            return false;
+        addr++;
+        alen -= 2;
+    }
+    uint64_t port;
+    if (alen >= sizeof o->http_addr || !parse_u64(colon + 1, &port) || port == 0 || port > 65535)
+        return false;
+    memcpy(o->http_addr, addr, alen);
+    o->http_addr[alen] = '\0';
+    snprintf(o->http_port, sizeof o->http_port, "%u", (unsigned)port);
+    o->http_off = false;
+    return true;
+}
+
 static void note(opts_t *o, const char *msg) {
     if (o->nnotes < (int)(sizeof o->notes / sizeof o->notes[0]))
         o->notes[o->nnotes++] = msg;
 }
 
-enum { OPT_FSYNC = 256, OPT_MAX_CONNS, OPT_REPAIR_LOG, OPT_CHECK_LOG };
+enum {
+    OPT_FSYNC = 256,
+    OPT_MAX_CONNS,
+    OPT_REPAIR_LOG,
+    OPT_CHECK_LOG,
+    OPT_HTTP,
+    OPT_HTTP_TOKEN,
+    OPT_HTTP_MAX_BODY,
+    OPT_HISTORY_MAX,
+    OPT_HISTORY_AGE,
+};
 
 int opts_parse(opts_t *o, int argc, char **argv, char *err, size_t errlen) {
     static const struct option longopts[] = {
@@ -87,6 +137,11 @@ int opts_parse(opts_t *o, int argc, char **argv, char *err, size_t errlen) {
         {"max-connections", required_argument, NULL, OPT_MAX_CONNS},
         {"repair-log", no_argument, NULL, OPT_REPAIR_LOG},
         {"check-log", no_argument, NULL, OPT_CHECK_LOG},
+        {"http", required_argument, NULL, OPT_HTTP},
+        {"http-token-file", required_argument, NULL, OPT_HTTP_TOKEN},
+        {"http-max-body", required_argument, NULL, OPT_HTTP_MAX_BODY},
+        {"history-max", required_argument, NULL, OPT_HISTORY_MAX},
+        {"history-age", required_argument, NULL, OPT_HISTORY_AGE},
         {"user", required_argument, NULL, 'u'},
         {"verbose", no_argument, NULL, 'V'},
         {"version", no_argument, NULL, 'v'},
@@ -172,6 +227,42 @@ int opts_parse(opts_t *o, int argc, char **argv, char *err, size_t errlen) {
             break;
         case OPT_CHECK_LOG:
             o->check_log = true;
+            break;
+        case OPT_HTTP:
+            if (!parse_http(o, optarg)) {
+                snprintf(err, errlen,
+                         "invalid --http value '%s': give ADDR:PORT (e.g. 127.0.0.1:11380) or off",
+                         optarg);
+                return -1;
+            }
+            o->http_given = true;
+            break;
+        case OPT_HTTP_TOKEN:
+            o->http_token_file = optarg;
+            break;
+        case OPT_HTTP_MAX_BODY:
+            if (!parse_u64(optarg, &v) || v < 1024 || v > (1ull << 31)) {
+                snprintf(err, errlen,
+                         "invalid --http-max-body value '%s': give bytes from 1024 to 2147483648",
+                         optarg);
+                return -1;
+            }
+            o->http_max_body = v;
+            break;
+        case OPT_HISTORY_MAX:
+            if (!parse_u64(optarg, &v)) {
+                snprintf(err, errlen, "invalid --history-max value '%s': give a count (0: none)",
+                         optarg);
+                return -1;
+            }
+            o->history_max = v;
+            break;
+        case OPT_HISTORY_AGE:
+            if (!parse_u64(optarg, &v) || v > UINT32_MAX) {
+                snprintf(err, errlen, "invalid --history-age value '%s': give seconds", optarg);
+                return -1;
+            }
+            o->history_age = v;
             break;
         case 'u':
             o->user = optarg;

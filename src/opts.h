@@ -25,6 +25,15 @@ typedef struct opts {
     uint64_t segment_size;
     uint32_t max_job_size;
     uint32_t max_conns;
+    /* The HTTP API. */
+    bool http_off;
+    bool http_given; /* --http on the command line: failing to listen is fatal */
+    char http_addr[256];
+    char http_port[16];
+    const char *http_token_file;
+    uint64_t http_max_body;
+    uint64_t history_max;
+    uint64_t history_age; /* seconds */
     const char *user;
     int verbosity;
     bool show_version;
@@ -38,6 +47,10 @@ typedef struct opts {
 #define OPTS_DEFAULT_PORT "11300"
 #define OPTS_DEFAULT_MAX_CONNS 10000u
 #define OPTS_DEFAULT_SEGMENT_SIZE (10u << 20)
+#define OPTS_DEFAULT_HTTP_ADDR "127.0.0.1"
+#define OPTS_DEFAULT_HTTP_PORT "11380"
+#define OPTS_DEFAULT_HISTORY_MAX 10000u
+#define OPTS_DEFAULT_HISTORY_AGE 86400u
 
 void opts_defaults(opts_t *o);
 /* Returns 0, or -1 with a sentence in err. */

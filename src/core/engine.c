@@ -4,8 +4,9 @@
  * ready jobs and waiting sessions. So when a job becomes ready, only its
  * own tube's waiters can want it, and when a session starts to wait, only
  * its watched tubes' ready heaps need a look. No operation scans all tubes. */
-#include "core/engine.h"
+#include "core/engine_internal.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -173,6 +174,7 @@ static tube_t *tube_create(engine_t *e, const char *name, size_t len) {
     heap_init(&t->ready, ready_less, job_heap_setpos);
     heap_init(&t->delayed, deadline_less, job_heap_setpos);
     heap_init(&t->buried, deadline_less, job_heap_setpos);
+    strmap_init(&t->keys);
     t->waiters.prev = t->waiters.next = &t->waiters;
     t->timer.is_tube = true;
     t->timer.owner = t;
@@ -196,15 +198,16 @@ static void tube_destroy(engine_t *e, tube_t *t) {
     heap_free(&t->ready);
     heap_free(&t->delayed);
     heap_free(&t->buried);
+    strmap_free(&t->keys);
     free(t->name);
     free(t);
 }
 
-static void tube_ref(tube_t *t) {
+void eng_tube_ref(tube_t *t) {
     t->refs++;
 }
 
-static void tube_unref(engine_t *e, tube_t *t) {
+void eng_tube_unref(engine_t *e, tube_t *t) {
     if (--t->refs == 0)
         tube_destroy(e, t);
 }
@@ -215,16 +218,21 @@ static void tube_drop_if_unused(engine_t *e, tube_t *t) {
         tube_destroy(e, t);
 }
 
-static tube_t *tube_find_or_make(engine_t *e, const char *name, size_t len) {
+tube_t *eng_tube_find_or_make(engine_t *e, const char *name, size_t len) {
     tube_t *t = engine_tube_find(e, name, len);
     return t ? t : tube_create(e, name, len);
 }
 
 /* ---- job placement ---- */
 
-static void journal(engine_t *e, journal_kind_t kind, const job_t *j, const tube_t *t) {
+void eng_journal(engine_t *e, journal_kind_t kind, const job_t *j, const tube_t *t) {
     if (e->journal)
         e->journal(e->journal_ctx, kind, j, t);
+}
+
+void eng_emit(engine_t *e, engine_event_t ev, uint64_t id, const tube_t *t, int64_t now) {
+    if (e->observe)
+        e->observe(e->observe_ctx, ev, id, t, now);
 }
 
 /* Insert j, whose deadline holds its burial order, into t's buried heap. */
@@ -233,9 +241,11 @@ static void job_place_buried(engine_t *e, tube_t *t, job_t *j) {
     if (!heap_insert(&t->buried, j))
         defer_panic("out of memory growing a buried list");
     e->count.buried++;
+    if (engine_job_failed(e, j))
+        t->failed++;
 }
 
-static void job_bury_into(engine_t *e, tube_t *t, job_t *j) {
+void eng_bury(engine_t *e, tube_t *t, job_t *j) {
     j->deadline = ++e->bury_seq;
     j->buries++;
     job_place_buried(e, t, j);
@@ -262,10 +272,10 @@ static void tube_match(engine_t *e, tube_t *t, int64_t now) {
 
 /* Make j ready in t (j is in no container). Returns ENGINE_BURIED when the
  * ready heap could not grow and j was buried instead. */
-static engine_result_t job_make_ready(engine_t *e, tube_t *t, job_t *j, int64_t now) {
+engine_result_t eng_make_ready(engine_t *e, tube_t *t, job_t *j, int64_t now) {
     job_set_state(j, JOB_READY);
     if (!heap_insert(&t->ready, j)) {
-        job_bury_into(e, t, j);
+        eng_bury(e, t, j);
         return ENGINE_BURIED;
     }
     e->count.ready++;
@@ -278,10 +288,10 @@ static engine_result_t job_make_ready(engine_t *e, tube_t *t, job_t *j, int64_t 
 }
 
 /* Insert j, whose deadline holds its ready-at time, into t's delayed heap. */
-static engine_result_t job_place_delayed(engine_t *e, tube_t *t, job_t *j) {
+engine_result_t eng_place_delayed(engine_t *e, tube_t *t, job_t *j) {
     job_set_state(j, JOB_DELAYED);
     if (!heap_insert(&t->delayed, j)) {
-        job_bury_into(e, t, j);
+        eng_bury(e, t, j);
         return ENGINE_BURIED;
     }
     e->count.delayed++;
@@ -291,11 +301,11 @@ static engine_result_t job_place_delayed(engine_t *e, tube_t *t, job_t *j) {
 
 static engine_result_t job_make_delayed(engine_t *e, tube_t *t, job_t *j, int64_t now) {
     j->deadline = now + (int64_t)j->delay * NS_PER_SEC;
-    return job_place_delayed(e, t, j);
+    return eng_place_delayed(e, t, j);
 }
 
 /* Take j out of its ready, delayed or buried heap. */
-static void job_unlink(engine_t *e, tube_t *t, job_t *j) {
+void eng_unlink(engine_t *e, tube_t *t, job_t *j) {
     switch (job_state(j)) {
     case JOB_READY:
         heap_remove(&t->ready, job_pos(j));
@@ -311,18 +321,21 @@ static void job_unlink(engine_t *e, tube_t *t, job_t *j) {
         tube_rearm(e, t);
         break;
     case JOB_BURIED:
+        if (engine_job_failed(e, j))
+            t->failed--;
         heap_remove(&t->buried, job_pos(j));
         e->count.buried--;
         break;
     case JOB_RESERVED:
-        defer_panic("job_unlink called on a reserved job");
+        defer_panic("eng_unlink called on a reserved job");
     }
 }
 
-static void job_destroy(engine_t *e, job_t *j) {
+void eng_destroy(engine_t *e, job_t *j) {
+    eng_ext_drop(e, j);
     idmap_del(&e->jobs, j->id);
     e->count.job_bytes -= j->size;
-    tube_unref(e, e->tube_table[j->tube]);
+    eng_tube_unref(e, e->tube_table[j->tube]);
     free(j);
 }
 
@@ -342,8 +355,10 @@ static void session_take(engine_t *e, session_t *s, job_t *j, int64_t now) {
     if (!heap_insert(&s->reserved, j))
         defer_panic("out of memory growing a session's reservations");
     t->reserved++;
+    t->reserved_total++;
     e->count.reserved++;
     session_rearm(e, s);
+    eng_emit(e, EVENT_RESERVED, j->id, t, now);
 }
 
 /* Take j, held by s, out of s's reservations. */
@@ -400,8 +415,8 @@ session_t *engine_session_new(engine_t *e, session_notify_fn notify, void *owner
     s->nwatch = 1;
     s->watch[0].tube = e->default_tube;
     s->use = e->default_tube;
-    tube_ref(e->default_tube);
-    tube_ref(e->default_tube);
+    eng_tube_ref(e->default_tube);
+    eng_tube_ref(e->default_tube);
     e->default_tube->using++;
     e->default_tube->watching++;
     heap_init(&s->reserved, deadline_less, job_heap_setpos);
@@ -419,28 +434,28 @@ void engine_session_free(engine_t *e, session_t *s, int64_t now) {
     job_t *j;
     while ((j = heap_top(&s->reserved))) {
         session_drop(e, s, j);
-        job_make_ready(e, e->tube_table[j->tube], j, now);
+        eng_make_ready(e, e->tube_table[j->tube], j, now);
     }
     timer_set(e, &s->timer, ENGINE_NEVER);
     for (uint32_t i = 0; i < s->nwatch; i++) {
         s->watch[i].tube->watching--;
-        tube_unref(e, s->watch[i].tube);
+        eng_tube_unref(e, s->watch[i].tube);
     }
     s->use->using--;
-    tube_unref(e, s->use);
+    eng_tube_unref(e, s->use);
     heap_free(&s->reserved);
     free(s->watch);
     free(s);
 }
 
 engine_result_t engine_use(engine_t *e, session_t *s, const char *name, size_t len) {
-    tube_t *t = tube_find_or_make(e, name, len);
+    tube_t *t = eng_tube_find_or_make(e, name, len);
     if (!t)
         return ENGINE_NO_MEMORY;
-    tube_ref(t);
+    eng_tube_ref(t);
     t->using++;
     s->use->using--;
-    tube_unref(e, s->use);
+    eng_tube_unref(e, s->use);
     s->use = t;
     return ENGINE_OK;
 }
@@ -457,7 +472,7 @@ static int32_t watch_index(const session_t *s, const char *name, size_t len) {
 engine_result_t engine_watch(engine_t *e, session_t *s, const char *name, size_t len,
                              uint32_t *count) {
     if (watch_index(s, name, len) < 0) {
-        tube_t *t = tube_find_or_make(e, name, len);
+        tube_t *t = eng_tube_find_or_make(e, name, len);
         if (!t)
             return ENGINE_NO_MEMORY;
         if (s->nwatch == s->capwatch) {
@@ -472,7 +487,7 @@ engine_result_t engine_watch(engine_t *e, session_t *s, const char *name, size_t
         memset(&s->watch[s->nwatch], 0, sizeof s->watch[0]);
         s->watch[s->nwatch++].tube = t;
         t->watching++;
-        tube_ref(t);
+        eng_tube_ref(t);
     }
     *count = s->nwatch;
     return ENGINE_OK;
@@ -487,7 +502,7 @@ engine_result_t engine_ignore(engine_t *e, session_t *s, const char *name, size_
         tube_t *t = s->watch[i].tube;
         s->watch[i] = s->watch[--s->nwatch];
         t->watching--;
-        tube_unref(e, t);
+        eng_tube_unref(e, t);
     }
     *count = s->nwatch;
     return ENGINE_OK;
@@ -507,6 +522,8 @@ engine_t *engine_new(void) {
         return NULL;
     idmap_init(&e->jobs);
     strmap_init(&e->tubes_by_name);
+    u64map_init(&e->ext);
+    u64map_init(&e->history);
     heap_init(&e->timers, timer_less, timer_heap_setpos);
     e->next_id = 1;
     e->default_tube = tube_create(e, "default", 7);
@@ -514,13 +531,20 @@ engine_t *engine_new(void) {
         engine_free(e);
         return NULL;
     }
-    tube_ref(e->default_tube); /* default always exists */
+    eng_tube_ref(e->default_tube); /* default always exists */
     return e;
 }
 
 static bool free_job_cb(void *value, void *arg) {
-    (void)arg;
-    free(value);
+    engine_t *e = arg;
+    job_t *j = value;
+    job_ext_t *x = eng_ext(e, j);
+    if (x) {
+        free(x->key);
+        free(x->last_error);
+        free(x);
+    }
+    free(j);
     return true;
 }
 
@@ -529,8 +553,10 @@ static bool free_job_cb(void *value, void *arg) {
 void engine_free(engine_t *e) {
     if (!e)
         return;
-    idmap_each(&e->jobs, free_job_cb, NULL);
+    idmap_each(&e->jobs, free_job_cb, e);
     idmap_free(&e->jobs);
+    u64map_free(&e->ext);
+    eng_history_free(e);
     while (e->ntubes)
         tube_destroy(e, e->tube_list[0]);
     free(e->tube_list);
@@ -556,29 +582,35 @@ job_t *engine_job_new(engine_t *e, tube_t *t, uint32_t pri, uint32_t delay, uint
     j->delay = delay;
     j->ttr = ttr ? ttr : 1;
     j->size = size;
-    tube_ref(t);
+    eng_tube_ref(t);
     return j;
 }
 
 void engine_job_discard(engine_t *e, job_t *j) {
-    tube_unref(e, e->tube_table[j->tube]);
+    eng_tube_unref(e, e->tube_table[j->tube]);
     free(j);
 }
 
-engine_result_t engine_put(engine_t *e, job_t *j, int64_t now) {
-    tube_t *t = e->tube_table[j->tube];
-    if (e->jobs.count >= JOB_POS_MAX || !idmap_put(&e->jobs, j->id, j)) {
-        engine_job_discard(e, j);
+engine_result_t eng_insert(engine_t *e, tube_t *t, job_t *j, int64_t run_at, int64_t now) {
+    if (e->jobs.count >= JOB_POS_MAX || !idmap_put(&e->jobs, j->id, j))
         return ENGINE_NO_MEMORY;
-    }
     e->count.job_bytes += j->size;
     if (e->count.job_bytes > e->count.job_bytes_peak)
         e->count.job_bytes_peak = e->count.job_bytes;
     e->count.total_jobs++;
     t->total_jobs++;
-    engine_result_t r = j->delay > 0 ? job_make_delayed(e, t, j, now) : job_make_ready(e, t, j, now);
-    journal(e, JOURNAL_PUT, j, t);
-    return r;
+    if (run_at > now) {
+        j->deadline = run_at;
+        return eng_place_delayed(e, t, j);
+    }
+    if (run_at == 0 && j->delay > 0)
+        return job_make_delayed(e, t, j, now);
+    return eng_make_ready(e, t, j, now);
+}
+
+engine_result_t engine_put(engine_t *e, job_t *j, int64_t now) {
+    engine_put_result_t res;
+    return engine_put_opts(e, j, NULL, now, &res);
 }
 
 job_t *engine_job_find(const engine_t *e, uint64_t id) {
@@ -614,7 +646,7 @@ engine_result_t engine_reserve(engine_t *e, session_t *s, int64_t timeout_ns, in
     job_t *j = session_best_ready(e, s, now);
     if (j) {
         tube_t *t = e->tube_table[j->tube];
-        job_unlink(e, t, j);
+        eng_unlink(e, t, j);
         session_take(e, s, j, now);
         *out = j;
         return ENGINE_OK;
@@ -630,7 +662,7 @@ engine_result_t engine_reserve_job(engine_t *e, session_t *s, uint64_t id, int64
     job_t *j = engine_job_find(e, id);
     if (!j || job_state(j) == JOB_RESERVED)
         return ENGINE_NOT_FOUND;
-    job_unlink(e, e->tube_table[j->tube], j);
+    eng_unlink(e, e->tube_table[j->tube], j);
     session_take(e, s, j, now);
     *out = j;
     return ENGINE_OK;
@@ -640,21 +672,31 @@ void engine_cancel_wait(engine_t *e, session_t *s) {
     session_unwait(e, s);
 }
 
-engine_result_t engine_delete(engine_t *e, session_t *s, uint64_t id) {
+engine_result_t engine_delete(engine_t *e, session_t *s, uint64_t id, int64_t now) {
     job_t *j = engine_job_find(e, id);
     if (!j)
         return ENGINE_NOT_FOUND;
     tube_t *t = e->tube_table[j->tube];
+    task_end_t end;
     if (job_state(j) == JOB_RESERVED) {
         if (!s || !engine_session_holds(s, j))
             return ENGINE_NOT_FOUND;
         session_drop(e, s, j);
+        end = TASK_DONE;
     } else {
-        job_unlink(e, t, j);
+        end = engine_job_failed(e, j) ? TASK_FAILED : TASK_CANCELLED;
+        eng_unlink(e, t, j);
     }
     t->deletes++;
-    journal(e, JOURNAL_DELETE, j, t);
-    job_destroy(e, j);
+    if (end == TASK_DONE)
+        t->done_total++;
+    else if (end == TASK_CANCELLED)
+        t->cancelled_total++;
+    eng_history_add(e, j, end, now);
+    eng_journal(e, JOURNAL_DELETE, j, t);
+    eng_emit(e, end == TASK_DONE ? EVENT_DONE : end == TASK_FAILED ? EVENT_FAILED : EVENT_CANCELLED,
+             j->id, t, now);
+    eng_destroy(e, j);
     return ENGINE_OK;
 }
 
@@ -668,20 +710,28 @@ engine_result_t engine_release(engine_t *e, session_t *s, uint64_t id, uint32_t 
     j->pri = pri;
     j->delay = delay;
     j->releases++;
-    engine_result_t r = delay > 0 ? job_make_delayed(e, t, j, now) : job_make_ready(e, t, j, now);
-    journal(e, JOURNAL_UPDATE, j, t);
+    /* A release is a failed attempt: when it was the last one the job is
+     * buried as failed - the worker is still told RELEASED, since from its
+     * side that is what it did. */
+    engine_result_t r = ENGINE_OK;
+    if (!eng_attempt_failed(e, t, j, false, now)) {
+        r = delay > 0 ? job_make_delayed(e, t, j, now) : eng_make_ready(e, t, j, now);
+        eng_emit(e, EVENT_RELEASED, j->id, t, now);
+    }
+    eng_journal(e, JOURNAL_UPDATE, j, t);
     return r;
 }
 
-engine_result_t engine_bury(engine_t *e, session_t *s, uint64_t id, uint32_t pri) {
+engine_result_t engine_bury(engine_t *e, session_t *s, uint64_t id, uint32_t pri, int64_t now) {
     job_t *j = engine_job_find(e, id);
     if (!j || !engine_session_holds(s, j))
         return ENGINE_NOT_FOUND;
     session_drop(e, s, j);
     j->pri = pri;
     tube_t *t = e->tube_table[j->tube];
-    job_bury_into(e, t, j);
-    journal(e, JOURNAL_UPDATE, j, t);
+    eng_bury(e, t, j);
+    eng_journal(e, JOURNAL_UPDATE, j, t);
+    eng_emit(e, EVENT_BURIED, j->id, t, now);
     return ENGINE_OK;
 }
 
@@ -696,10 +746,12 @@ engine_result_t engine_touch(engine_t *e, session_t *s, uint64_t id, int64_t now
 }
 
 static void job_kick(engine_t *e, tube_t *t, job_t *j, int64_t now) {
-    job_unlink(e, t, j);
+    eng_unlink(e, t, j);
     j->kicks++;
-    job_make_ready(e, t, j, now);
-    journal(e, JOURNAL_UPDATE, j, t);
+    eng_fresh_attempts(e, j);
+    eng_emit(e, EVENT_KICKED, j->id, t, now);
+    eng_make_ready(e, t, j, now);
+    eng_journal(e, JOURNAL_UPDATE, j, t);
 }
 
 uint32_t engine_kick(engine_t *e, tube_t *t, uint32_t bound, int64_t now) {
@@ -745,8 +797,20 @@ engine_result_t engine_pause(engine_t *e, const char *name, size_t len, int64_t 
     t->unpause_at = now + delay_ns;
     t->pauses++;
     tube_rearm(e, t);
-    journal(e, JOURNAL_PAUSE, NULL, t);
+    eng_journal(e, JOURNAL_PAUSE, NULL, t);
     return ENGINE_OK;
+}
+
+void engine_resume(engine_t *e, tube_t *t, int64_t now) {
+    t->pause_ns = 0;
+    t->unpause_at = 0;
+    tube_match(e, t, now);
+    tube_rearm(e, t);
+    eng_journal(e, JOURNAL_PAUSE, NULL, t);
+}
+
+tube_t *engine_tube_get(engine_t *e, const char *name, size_t len) {
+    return eng_tube_find_or_make(e, name, len);
 }
 
 int64_t engine_seconds_left(int64_t deadline, int64_t now) {
@@ -785,7 +849,7 @@ static void restore_fields(job_t *j, const engine_restore_t *r) {
 static void restore_place(engine_t *e, tube_t *t, job_t *j, job_state_t state) {
     switch (state) {
     case JOB_DELAYED:
-        job_place_delayed(e, t, j);
+        eng_place_delayed(e, t, j);
         break;
     case JOB_BURIED:
         if (j->deadline > e->bury_seq)
@@ -793,7 +857,7 @@ static void restore_place(engine_t *e, tube_t *t, job_t *j, job_state_t state) {
         job_place_buried(e, t, j);
         break;
     default:
-        job_make_ready(e, t, j, 0);
+        eng_make_ready(e, t, j, 0);
         break;
     }
 }
@@ -801,7 +865,7 @@ static void restore_place(engine_t *e, tube_t *t, job_t *j, job_state_t state) {
 engine_result_t engine_restore_job(engine_t *e, const engine_restore_t *r, const char *body,
                                    uint32_t size) {
     engine_restore_delete(e, r->id);
-    tube_t *t = tube_find_or_make(e, r->tube, r->tube_len);
+    tube_t *t = eng_tube_find_or_make(e, r->tube, r->tube_len);
     if (!t)
         return ENGINE_NO_MEMORY;
     job_t *j = malloc(job_alloc_size(size));
@@ -818,7 +882,7 @@ engine_result_t engine_restore_job(engine_t *e, const engine_restore_t *r, const
     j->size = size;
     memcpy(j->body, body, size);
     restore_fields(j, r);
-    tube_ref(t);
+    eng_tube_ref(t);
     e->count.job_bytes += size;
     if (r->id >= e->next_id)
         e->next_id = r->id + 1;
@@ -831,7 +895,7 @@ void engine_restore_update(engine_t *e, const engine_restore_t *r) {
     if (!j)
         return;
     tube_t *t = e->tube_table[j->tube];
-    job_unlink(e, t, j);
+    eng_unlink(e, t, j);
     restore_fields(j, r);
     restore_place(e, t, j, r->state);
 }
@@ -840,13 +904,13 @@ void engine_restore_delete(engine_t *e, uint64_t id) {
     job_t *j = engine_job_find(e, id);
     if (!j)
         return;
-    job_unlink(e, e->tube_table[j->tube], j);
-    job_destroy(e, j);
+    eng_unlink(e, e->tube_table[j->tube], j);
+    eng_destroy(e, j);
 }
 
 engine_result_t engine_restore_pause(engine_t *e, const char *name, size_t len, int64_t pause_ns,
                                      int64_t unpause_at) {
-    tube_t *t = tube_find_or_make(e, name, len);
+    tube_t *t = eng_tube_find_or_make(e, name, len);
     if (!t)
         return ENGINE_NO_MEMORY;
     t->pause_ns = pause_ns;
@@ -870,6 +934,26 @@ void engine_restore_done(engine_t *e) {
     }
 }
 
+/* ---- rates ---- */
+
+void engine_update_rates(engine_t *e, int64_t now) {
+    double dt = (double)(now - e->rates_at) / (double)NS_PER_SEC;
+    if (e->rates_at && dt <= 0)
+        return;
+    /* One-minute exponential moving averages, as load averages are. */
+    double a = e->rates_at ? 1.0 - exp(-dt / 60.0) : 0.0;
+    for (uint32_t i = 0; i < e->ntubes; i++) {
+        tube_t *t = e->tube_list[i];
+        if (e->rates_at) {
+            t->enqueued_rate += ((double)(t->total_jobs - t->rate_enqueued_mark) / dt - t->enqueued_rate) * a;
+            t->done_rate += ((double)(t->done_total - t->rate_done_mark) / dt - t->done_rate) * a;
+        }
+        t->rate_enqueued_mark = t->total_jobs;
+        t->rate_done_mark = t->done_total;
+    }
+    e->rates_at = now;
+}
+
 /* ---- time ---- */
 
 static void tube_fire(engine_t *e, tube_t *t, int64_t now) {
@@ -877,7 +961,7 @@ static void tube_fire(engine_t *e, tube_t *t, int64_t now) {
     while ((j = heap_top(&t->delayed)) && j->deadline <= now) {
         heap_pop(&t->delayed);
         e->count.delayed--;
-        job_make_ready(e, t, j, now);
+        eng_make_ready(e, t, j, now);
     }
     if (t->pause_ns > 0 && t->unpause_at <= now) {
         t->pause_ns = 0;
@@ -893,10 +977,15 @@ static void session_fire(engine_t *e, session_t *s, int64_t now) {
     }
     job_t *j;
     while ((j = heap_top(&s->reserved)) && j->deadline <= now) {
+        tube_t *t = e->tube_table[j->tube];
         session_drop(e, s, j);
         j->timeouts++;
         e->count.timeouts++;
-        job_make_ready(e, e->tube_table[j->tube], j, now);
+        t->timeouts_total++;
+        eng_emit(e, EVENT_TIMED_OUT, j->id, t, now);
+        if (!eng_attempt_failed(e, t, j, true, now))
+            eng_make_ready(e, t, j, now);
+        eng_journal(e, JOURNAL_UPDATE, j, t);
     }
     if (s->waiting && s->wait_until <= now) {
         session_unwait(e, s);

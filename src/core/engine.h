@@ -27,6 +27,7 @@
 #include "core/idmap.h"
 #include "core/job.h"
 #include "core/strmap.h"
+#include "core/u64map.h"
 
 #define NS_PER_SEC INT64_C(1000000000)
 /* beanstalkd's limits, kept so every client sees the same rules. */
@@ -50,6 +51,8 @@ typedef enum engine_result {
     ENGINE_TIMED_OUT,
     ENGINE_WAITING,
     ENGINE_BURIED, /* put or release could not grow a queue; the job was buried */
+    ENGINE_RUNNING,  /* the task is reserved: it cannot be changed now */
+    ENGINE_FINISHED, /* the task already ended (done or failed) */
 } engine_result_t;
 
 typedef enum session_event {
@@ -73,6 +76,56 @@ typedef enum journal_kind {
 
 typedef void (*engine_journal_fn)(void *ctx, journal_kind_t kind, const job_t *j,
                                   const tube_t *t);
+
+/* What happens to tasks, for whoever watches (the HTTP event stream). */
+typedef enum engine_event {
+    EVENT_ENQUEUED,
+    EVENT_RESERVED,
+    EVENT_RELEASED,
+    EVENT_BURIED,
+    EVENT_FAILED,
+    EVENT_KICKED,
+    EVENT_DONE,
+    EVENT_CANCELLED,
+    EVENT_TIMED_OUT,
+    EVENT_REPLACED,
+} engine_event_t;
+
+typedef void (*engine_observe_fn)(void *ctx, engine_event_t ev, uint64_t id, const tube_t *t,
+                                  int64_t now);
+
+/* What some tasks have beyond a beanstalk job: a unique key, an attempt
+ * limit, why the last attempt failed. Kept beside the job, by id, so that
+ * a plain beanstalk job stays 68 bytes. */
+typedef struct job_ext {
+    char *key; /* NULL: none. Unique among its tube's unfinished tasks */
+    uint16_t key_len;
+    bool failed;           /* buried because its attempts ran out */
+    uint32_t max_attempts; /* 0: no limit */
+    uint32_t attempt_base; /* attempts = reserves - attempt_base */
+    char *last_error;      /* NUL-terminated, or NULL */
+} job_ext_t;
+
+/* How a task ended. */
+typedef enum task_end {
+    TASK_DONE = 1,      /* deleted by the worker holding it */
+    TASK_FAILED = 2,    /* deleted after its attempts ran out */
+    TASK_CANCELLED = 3, /* deleted while waiting, or cancelled */
+} task_end_t;
+
+/* A finished task, kept for a while so that "what happened to task 812?"
+ * has an answer. One allocation: the queue name follows the struct. */
+typedef struct task_history {
+    uint64_t id;
+    int64_t created, finished;
+    uint32_t pri, ttr, attempts, max_attempts;
+    task_end_t end;
+    struct task_history *newer; /* finish order, oldest first */
+    char *key;                  /* NULL or NUL-terminated */
+    char *error;                /* NULL or NUL-terminated */
+    uint16_t queue_len;
+    char queue[];               /* NUL-terminated */
+} task_history_t;
 
 /* A timer queue entry, embedded in tubes and sessions. */
 typedef struct engine_timer {
@@ -110,6 +163,12 @@ struct tube {
     int64_t pause_ns;   /* > 0 while paused */
     int64_t unpause_at;
     engine_timer_t timer;
+    strmap_t keys;      /* unique key -> job */
+    uint64_t failed;    /* buried jobs whose attempts ran out */
+    /* Totals since start, and their one-minute moving averages per second. */
+    uint64_t reserved_total, done_total, failed_total, cancelled_total, timeouts_total;
+    uint64_t rate_enqueued_mark, rate_done_mark;
+    double enqueued_rate, done_rate;
 };
 
 typedef struct watch {
@@ -152,6 +211,14 @@ struct engine {
     heap_t timers;
     engine_journal_fn journal;
     void *journal_ctx;
+    engine_observe_fn observe;
+    void *observe_ctx;
+    u64map_t ext;      /* id -> job_ext_t, for jobs flagged JOB_FLAG_EXT */
+    u64map_t history;  /* id -> task_history_t */
+    task_history_t *history_oldest, *history_newest;
+    uint64_t history_max;
+    int64_t history_age;
+    int64_t rates_at;  /* when the rates were last updated */
     uint64_t next_id;
     int64_t bury_seq;
     engine_counts_t count;
@@ -169,6 +236,11 @@ static inline tube_t *engine_job_tube(const engine_t *e, const job_t *j) {
     return e->tube_table[j->tube];
 }
 /* Pause a tube: nothing is reserved from it for delay_ns (0 counts as 1). */
+/* End t's pause now. */
+void engine_resume(engine_t *e, tube_t *t, int64_t now);
+/* The tube of that name, created if missing (it lives while jobs or
+ * sessions refer to it). NULL when memory ran out. */
+tube_t *engine_tube_get(engine_t *e, const char *name, size_t len);
 engine_result_t engine_pause(engine_t *e, const char *name, size_t len, int64_t delay_ns,
                              int64_t now);
 
@@ -207,11 +279,13 @@ engine_result_t engine_reserve_job(engine_t *e, session_t *s, uint64_t id, int64
                                    job_t **out);
 /* End a wait without an answer (the client went away). */
 void engine_cancel_wait(engine_t *e, session_t *s);
-/* Delete: a job reserved by s, or any ready, delayed or buried job. */
-engine_result_t engine_delete(engine_t *e, session_t *s, uint64_t id);
+/* Delete: a job reserved by s, or any ready, delayed or buried job. The
+ * task ends done (deleted by its worker), failed (its attempts had run out)
+ * or cancelled (deleted while waiting). */
+engine_result_t engine_delete(engine_t *e, session_t *s, uint64_t id, int64_t now);
 engine_result_t engine_release(engine_t *e, session_t *s, uint64_t id, uint32_t pri,
                                uint32_t delay, int64_t now);
-engine_result_t engine_bury(engine_t *e, session_t *s, uint64_t id, uint32_t pri);
+engine_result_t engine_bury(engine_t *e, session_t *s, uint64_t id, uint32_t pri, int64_t now);
 engine_result_t engine_touch(engine_t *e, session_t *s, uint64_t id, int64_t now);
 /* Kick up to bound jobs of tube t: buried ones if it has any, else delayed.
  * Returns how many moved. */
@@ -225,6 +299,56 @@ job_t *engine_peek_buried(const tube_t *t);
 /* True when s holds a reservation whose TTR ends within DEADLINE_MARGIN. */
 bool engine_deadline_soon(const engine_t *e, const session_t *s, int64_t now);
 bool engine_session_holds(const session_t *s, const job_t *j);
+
+/* --- tasks: keys, attempt limits, cancel, history (core/task.c) --- */
+
+typedef struct engine_put_opts {
+    const char *key; /* NULL: no key */
+    size_t key_len;
+    bool replace;          /* on a held key: replace the holder (else keep it) */
+    uint32_t max_attempts; /* 0: no limit */
+    bool json;             /* the body is JSON text */
+    int64_t run_at;        /* > 0: ready at this time (ns), instead of the delay */
+} engine_put_opts_t;
+
+typedef enum put_outcome {
+    PUT_CREATED,
+    PUT_DEDUPLICATED, /* the key's holder was kept; the new job was dropped */
+    PUT_REPLACED,     /* the holder took the new payload and settings in place */
+    PUT_SUPERSEDED,   /* the holder is running: the new job took its key */
+} put_outcome_t;
+
+typedef struct engine_put_result {
+    job_t *job; /* the task that now answers the request */
+    put_outcome_t outcome;
+    uint64_t superseded; /* PUT_SUPERSEDED: the running task's id */
+} engine_put_result_t;
+
+/* engine_put with the HTTP API's options. ENGINE_OK, ENGINE_BURIED or
+ * ENGINE_NO_MEMORY as engine_put; res says what became of the request. */
+engine_result_t engine_put_opts(engine_t *e, job_t *j, const engine_put_opts_t *o, int64_t now,
+                                engine_put_result_t *res);
+/* Cancel a waiting task (ready, delayed, buried or failed). ENGINE_OK with
+ * *out its history entry (also when it was cancelled before),
+ * ENGINE_RUNNING, ENGINE_FINISHED or ENGINE_NOT_FOUND. */
+engine_result_t engine_cancel(engine_t *e, uint64_t id, int64_t now, const task_history_t **out);
+/* Cancel the unfinished task holding key in t. */
+engine_result_t engine_cancel_key(engine_t *e, tube_t *t, const char *key, size_t len, int64_t now,
+                                  const task_history_t **out);
+job_t *engine_key_holder(const tube_t *t, const char *key, size_t len);
+const job_ext_t *engine_job_ext(const engine_t *e, const job_t *j);
+uint32_t engine_job_attempts(const engine_t *e, const job_t *j);
+/* A buried job whose attempts ran out. */
+bool engine_job_failed(const engine_t *e, const job_t *j);
+/* A finished task still retained, or NULL. */
+const task_history_t *engine_history_find(const engine_t *e, uint64_t id, int64_t now);
+/* Keep at most max finished tasks, for at most age_ns (0: none kept). */
+void engine_set_history(engine_t *e, uint64_t max, int64_t age_ns);
+/* Drop history older than the retention age; call now and then. */
+void engine_expire_history(engine_t *e, int64_t now);
+/* Update the queues' moving averages; call about once a second. */
+void engine_update_rates(engine_t *e, int64_t now);
+void engine_set_observer(engine_t *e, engine_observe_fn fn, void *ctx);
 
 /* --- durability --- */
 void engine_set_journal(engine_t *e, engine_journal_fn fn, void *ctx);
@@ -249,6 +373,10 @@ engine_result_t engine_restore_job(engine_t *e, const engine_restore_t *r, const
                                    uint32_t size);
 /* Only state, deadline, pri, delay and the counters of r are used. */
 void engine_restore_update(engine_t *e, const engine_restore_t *r);
+/* A job's extension as logged (replacing any it had; all zero = none). */
+engine_result_t engine_restore_ext(engine_t *e, uint64_t id, const job_ext_t *x, bool json);
+/* A finished task's history entry as logged. */
+engine_result_t engine_restore_history(engine_t *e, const task_history_t *h);
 void engine_restore_delete(engine_t *e, uint64_t id);
 engine_result_t engine_restore_pause(engine_t *e, const char *name, size_t len, int64_t pause_ns,
                                      int64_t unpause_at);

@@ -130,6 +130,12 @@ void idmap_del(idmap_t *m, uint64_t id) {
         dir_resize(m, m->dir_cap / 2); /* failure to shrink is harmless */
 }
 
+void idmap_replace(idmap_t *m, uint64_t id, void *value) {
+    idmap_page_t *p = find_page(m, id >> IDMAP_PAGE_BITS, NULL);
+    if (p && p->slot[id & (IDMAP_PAGE_SLOTS - 1)])
+        p->slot[id & (IDMAP_PAGE_SLOTS - 1)] = value;
+}
+
 void idmap_page_numbers(const idmap_t *m, uint64_t *out) {
     size_t n = 0;
     for (uint32_t i = 0; i < m->dir_cap; i++)

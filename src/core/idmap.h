@@ -35,6 +35,8 @@ void *idmap_get(const idmap_t *m, uint64_t id);
 /* False when memory is exhausted. The id must not be present. */
 bool idmap_put(idmap_t *m, uint64_t id, void *value);
 void idmap_del(idmap_t *m, uint64_t id);
+/* Point an id that is present at another value. */
+void idmap_replace(idmap_t *m, uint64_t id, void *value);
 
 /* Ordered iteration without holding pointers across changes: copy the page
  * numbers (out has room for m->pages), sort them, and look each page up

@@ -9,6 +9,7 @@
 #ifndef DEFER_JOB_H
 #define DEFER_JOB_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -19,12 +20,17 @@ typedef enum job_state {
     JOB_BURIED = 3,
 } job_state_t;
 
-/* `slot` holds the job's position in whichever heap contains it (low bits)
- * and its state (high bits). */
+/* `slot` holds the job's position in whichever heap contains it (low 28
+ * bits), its state (2 bits) and two flags. */
 #define JOB_POS_BITS 28
 #define JOB_POS_MAX ((1u << JOB_POS_BITS) - 1)
 #define JOB_POS_MASK JOB_POS_MAX
 #define JOB_STATE_SHIFT JOB_POS_BITS
+#define JOB_STATE_MASK (3u << JOB_STATE_SHIFT)
+/* The job has a job_ext_t in the engine's side table. */
+#define JOB_FLAG_EXT (1u << 30)
+/* The body is JSON text (it came as a JSON payload over HTTP). */
+#define JOB_FLAG_JSON (1u << 31)
 
 typedef struct job {
     uint64_t id;
@@ -43,11 +49,15 @@ typedef struct job {
 _Static_assert(offsetof(job_t, body) == 68, "job_t grew: check memory per task");
 
 static inline job_state_t job_state(const job_t *j) {
-    return (job_state_t)(j->slot >> JOB_STATE_SHIFT);
+    return (job_state_t)((j->slot & JOB_STATE_MASK) >> JOB_STATE_SHIFT);
 }
 static inline uint32_t job_pos(const job_t *j) { return j->slot & JOB_POS_MASK; }
 static inline void job_set_state(job_t *j, job_state_t s) {
-    j->slot = (j->slot & JOB_POS_MASK) | ((uint32_t)s << JOB_STATE_SHIFT);
+    j->slot = (j->slot & ~JOB_STATE_MASK) | ((uint32_t)s << JOB_STATE_SHIFT);
+}
+static inline bool job_flag(const job_t *j, uint32_t flag) { return (j->slot & flag) != 0; }
+static inline void job_set_flag(job_t *j, uint32_t flag, bool on) {
+    j->slot = on ? j->slot | flag : j->slot & ~flag;
 }
 static inline void job_set_pos(job_t *j, uint32_t pos) {
     j->slot = (j->slot & ~JOB_POS_MASK) | (pos & JOB_POS_MASK);

@@ -79,6 +79,16 @@ bool strmap_put(strmap_t *m, const char *key, size_t len, void *value) {
     return true;
 }
 
+void strmap_replace(strmap_t *m, const char *key, size_t len, void *value) {
+    if (!m->cap)
+        return;
+    strmap_entry_t *e = &m->slots[find(m, key, len, strmap_hash(key, len))];
+    if (e->key) {
+        e->key = key;
+        e->value = value;
+    }
+}
+
 void strmap_del(strmap_t *m, const char *key, size_t len) {
     if (!m->cap)
         return;

@@ -29,5 +29,8 @@ void *strmap_get(const strmap_t *m, const char *key, size_t len);
 /* False when memory is exhausted. The key must not be present. */
 bool strmap_put(strmap_t *m, const char *key, size_t len, void *value);
 void strmap_del(strmap_t *m, const char *key, size_t len);
+/* Point a key that is present at another value (and the key's storage at
+ * key, which must hold the same bytes). */
+void strmap_replace(strmap_t *m, const char *key, size_t len, void *value);
 
 #endif

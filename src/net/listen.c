@@ -137,7 +137,7 @@ int net_listen(net_t *n, const char *addr, const char *port, const net_proto_t *
     }
     freeaddrinfo(res);
     snprintf(err, errlen, "cannot listen on %s:%s: %s", addr, port, uv_strerror(r));
-    return -1;
+    return r < 0 ? r : -1;
 }
 
 int net_listen_fd(net_t *n, int fd, const net_proto_t *proto, char *err, size_t errlen) {

@@ -60,7 +60,8 @@ typedef struct net net_t;
 
 net_t *net_new(uv_loop_t *loop, const net_hooks_t *hooks, uint32_t max_conns);
 /* Listen on addr:port, or on a unix socket when addr is "unix:PATH".
- * Returns 0, or fills err with a sentence saying what failed. */
+ * Returns 0, or a negative libuv error code (UV_EADDRINUSE: the port is
+ * taken) with err filled with a sentence saying what failed. */
 int net_listen(net_t *n, const char *addr, const char *port, const net_proto_t *proto,
                char *err, size_t errlen);
 /* Adopt a listening socket inherited from systemd (socket activation). */

@@ -362,13 +362,13 @@ static void execute(bs_conn_t *c, const char *line, size_t len, int64_t now) {
         }
         break;
     case BS_OP_DELETE:
-        reply_result(c, engine_delete(e, s, cmd.id), "DELETED\r\n");
+        reply_result(c, engine_delete(e, s, cmd.id, now), "DELETED\r\n");
         break;
     case BS_OP_RELEASE:
         reply_result(c, engine_release(e, s, cmd.id, cmd.pri, cmd.delay, now), "RELEASED\r\n");
         break;
     case BS_OP_BURY:
-        reply_result(c, engine_bury(e, s, cmd.id, cmd.pri), "BURIED\r\n");
+        reply_result(c, engine_bury(e, s, cmd.id, cmd.pri, now), "BURIED\r\n");
         break;
     case BS_OP_KICK:
         reply_num(c, "KICKED", engine_kick(e, s->use, cmd.bound, now));

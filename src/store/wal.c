@@ -56,31 +56,63 @@ static void job_update_of(const job_t *j, wal_job_update_t *u) {
     u->counters.kicks = j->kicks;
 }
 
-static bool encode_job(buf_t *b, const engine_t *e, const job_t *j) {
+/* A job's extension and flags, when it has any: written after each PUT
+ * and UPDATE of such a job, whole. */
+static bool encode_ext(buf_t *b, const engine_t *e, const job_t *j, uint32_t *count) {
+    const job_ext_t *x = engine_job_ext(e, j);
+    bool json = job_flag(j, JOB_FLAG_JSON);
+    if (!x && !json)
+        return true;
+    uint8_t flags = (uint8_t)((x && x->failed ? WAL_EXT_FAILED : 0) | (json ? WAL_EXT_JSON : 0));
+    (*count)++;
+    return wal_put_ext(b, j->id, x ? x->max_attempts : 0, x ? x->attempt_base : 0, flags,
+                       x ? x->key : NULL, x ? x->key_len : 0, x ? x->last_error : NULL);
+}
+
+static bool encode_job(buf_t *b, const engine_t *e, const job_t *j, uint32_t *count) {
     wal_job_update_t u;
     job_update_of(j, &u);
     const tube_t *t = engine_job_tube(e, j);
-    return wal_put_job(b, &u, j->created, j->ttr, t->name, (uint16_t)t->name_len, j->body, j->size);
+    (*count)++;
+    return wal_put_job(b, &u, j->created, j->ttr, t->name, (uint16_t)t->name_len, j->body,
+                       j->size) &&
+           encode_ext(b, e, j, count);
+}
+
+static bool encode_history(buf_t *b, const task_history_t *h, uint32_t *count) {
+    (*count)++;
+    return wal_put_history(b, h->id, h->created, h->finished, h->pri, h->ttr, h->attempts,
+                           h->max_attempts, (uint8_t)h->end, h->queue, h->queue_len, h->key,
+                           h->error);
 }
 
 void wal_journal(void *ctx, journal_kind_t kind, const job_t *j, const tube_t *t) {
     wal_t *w = ctx;
     bool ok = true;
+    uint32_t count = 0;
     if (w->batch_count == 0 && w->batch.len == 0)
         ok = wal_put_batch(&w->batch, 0, 0, 0, 0); /* filled in when sealed */
     wal_job_update_t u;
+    const task_history_t *h;
     switch (kind) {
     case JOURNAL_PUT:
-        ok = ok && encode_job(&w->batch, w->engine, j);
+        ok = ok && encode_job(&w->batch, w->engine, j, &count);
         break;
     case JOURNAL_UPDATE:
         job_update_of(j, &u);
-        ok = ok && wal_put_update(&w->batch, &u);
+        count++;
+        ok = ok && wal_put_update(&w->batch, &u) && encode_ext(&w->batch, w->engine, j, &count);
         break;
     case JOURNAL_DELETE:
+        /* The history entry (if kept) is made just before the delete. */
+        h = u64map_get(&w->engine->history, j->id);
+        if (h)
+            ok = ok && encode_history(&w->batch, h, &count);
+        count++;
         ok = ok && wal_put_delete(&w->batch, j->id);
         break;
     case JOURNAL_PAUSE:
+        count++;
         ok = ok && wal_put_pause(&w->batch, t->pause_ns, t->unpause_at, t->name,
                                  (uint16_t)t->name_len);
         break;
@@ -88,8 +120,8 @@ void wal_journal(void *ctx, journal_kind_t kind, const job_t *j, const tube_t *t
     /* The engine has already made the change: it cannot be refused now. */
     if (!ok)
         defer_panic("out of memory while logging a change");
-    w->batch_count++;
-    w->records_written++;
+    w->batch_count += count;
+    w->records_written += count;
 }
 
 uint64_t wal_position(const wal_t *w) {
@@ -173,14 +205,14 @@ static void compaction_chunk(wal_t *w) {
         const idmap_page_t *pg = idmap_page(&e->jobs, w->pages[w->page_i++]);
         for (uint32_t k = 0; ok && pg && k < IDMAP_PAGE_SLOTS; k++) {
             const job_t *j = pg->slot[k];
-            if (j && j->id < w->snap_limit) {
-                ok = encode_job(b, e, j);
-                count++;
-            }
+            if (j && j->id < w->snap_limit)
+                ok = encode_job(b, e, j, &count);
         }
     }
     if (ok && w->page_i == w->npages) {
         last = true;
+        for (const task_history_t *h = e->history_oldest; ok && h; h = h->newer)
+            ok = encode_history(b, h, &count);
         for (uint32_t i = 0; ok && i < e->ntubes; i++) {
             const tube_t *t = e->tube_list[i];
             if (t->pause_ns > 0) {

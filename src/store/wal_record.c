@@ -200,7 +200,74 @@ bool wal_put_snapshot_end(buf_t *b, uint64_t covers, uint64_t records) {
     return true;
 }
 
+/* A length-prefixed string: u16 length, then the bytes. */
+static uint8_t *put_text(uint8_t *p, const char *s, size_t len) {
+    le16(p, (uint16_t)len);
+    if (len)
+        memcpy(p + 2, s, len);
+    return p + 2 + len;
+}
+
+static size_t text_len(const char *s) {
+    size_t n = s ? strlen(s) : 0;
+    return n > WAL_TEXT_MAX ? WAL_TEXT_MAX : n;
+}
+
+bool wal_put_ext(buf_t *b, uint64_t id, uint32_t max_attempts, uint32_t attempt_base, uint8_t flags,
+                 const char *key, size_t key_len, const char *error) {
+    size_t elen = text_len(error);
+    uint32_t len = (uint32_t)(WAL_HEADER_SIZE + 17 + 2 + key_len + 2 + elen);
+    uint8_t *p = rec_begin(b, WAL_EXT, len);
+    if (!p)
+        return false;
+    le64(p, id);
+    le32(p + 8, max_attempts);
+    le32(p + 12, attempt_base);
+    p[16] = flags;
+    p = put_text(p + 17, key, key_len);
+    put_text(p, error, elen);
+    rec_end(b, len);
+    return true;
+}
+
+bool wal_put_history(buf_t *b, uint64_t id, int64_t created, int64_t finished, uint32_t pri,
+                     uint32_t ttr, uint32_t attempts, uint32_t max_attempts, uint8_t end,
+                     const char *queue, size_t queue_len, const char *key, const char *error) {
+    size_t klen = text_len(key), elen = text_len(error);
+    uint32_t len = (uint32_t)(WAL_HEADER_SIZE + 41 + 2 + queue_len + 2 + klen + 2 + elen);
+    uint8_t *p = rec_begin(b, WAL_HISTORY, len);
+    if (!p)
+        return false;
+    le64(p, id);
+    le64(p + 8, (uint64_t)created);
+    le64(p + 16, (uint64_t)finished);
+    le32(p + 24, pri);
+    le32(p + 28, ttr);
+    le32(p + 32, attempts);
+    le32(p + 36, max_attempts);
+    p[40] = end;
+    p = put_text(p + 41, queue, queue_len);
+    p = put_text(p, key, klen);
+    put_text(p, error, elen);
+    rec_end(b, len);
+    return true;
+}
+
 /* ---- decoding ---- */
+
+/* Read a length-prefixed string at *q (within end); false if it does not
+ * fit. */
+static bool read_text(const uint8_t **q, const uint8_t *end, const char **s, uint16_t *len) {
+    if (end - *q < 2)
+        return false;
+    uint16_t n = rd16(*q);
+    if ((size_t)(end - *q - 2) < n)
+        return false;
+    *s = n ? (const char *)*q + 2 : NULL;
+    *len = n;
+    *q += 2 + n;
+    return true;
+}
 
 static bool read_update_fields(const uint8_t *p, wal_job_update_t *u) {
     u->id = rd64(p);
@@ -288,6 +355,42 @@ static wal_decode_result_t decode_payload(const uint8_t *p, uint32_t n, wal_rec_
         rec->u.snapshot_end.covers = rd64(p);
         rec->u.snapshot_end.records = rd64(p + 8);
         return WAL_OK;
+    case WAL_EXT: {
+        const uint8_t *q = p + 17, *end = p + n;
+        if (n < 17 + 4)
+            return WAL_CORRUPT;
+        rec->u.ext.id = rd64(p);
+        rec->u.ext.max_attempts = rd32(p + 8);
+        rec->u.ext.attempt_base = rd32(p + 12);
+        rec->u.ext.flags = p[16];
+        if (!read_text(&q, end, &rec->u.ext.key, &rec->u.ext.key_len) ||
+            !read_text(&q, end, &rec->u.ext.error, &rec->u.ext.error_len) || q != end ||
+            rec->u.ext.id == 0 || rec->u.ext.flags > (WAL_EXT_FAILED | WAL_EXT_JSON) ||
+            rec->u.ext.key_len > TUBE_NAME_MAX || rec->u.ext.error_len > WAL_TEXT_MAX)
+            return WAL_CORRUPT;
+        return WAL_OK;
+    }
+    case WAL_HISTORY: {
+        const uint8_t *q = p + 41, *end = p + n;
+        if (n < 41 + 6)
+            return WAL_CORRUPT;
+        rec->u.history.id = rd64(p);
+        rec->u.history.created = (int64_t)rd64(p + 8);
+        rec->u.history.finished = (int64_t)rd64(p + 16);
+        rec->u.history.pri = rd32(p + 24);
+        rec->u.history.ttr = rd32(p + 28);
+        rec->u.history.attempts = rd32(p + 32);
+        rec->u.history.max_attempts = rd32(p + 36);
+        rec->u.history.end = p[40];
+        if (!read_text(&q, end, &rec->u.history.queue, &rec->u.history.queue_len) ||
+            !read_text(&q, end, &rec->u.history.key, &rec->u.history.key_len) ||
+            !read_text(&q, end, &rec->u.history.error, &rec->u.history.error_len) || q != end ||
+            rec->u.history.id == 0 || rec->u.history.end < 1 || rec->u.history.end > 3 ||
+            !engine_tube_name_valid(rec->u.history.queue, rec->u.history.queue_len) ||
+            rec->u.history.key_len > TUBE_NAME_MAX || rec->u.history.error_len > WAL_TEXT_MAX)
+            return WAL_CORRUPT;
+        return WAL_OK;
+    }
     }
     return WAL_CORRUPT;
 }

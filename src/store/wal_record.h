@@ -31,7 +31,14 @@ typedef enum wal_type {
     WAL_PAUSE = 6,    /* a tube's pause */
     WAL_NEXT_ID = 7,  /* ids below this were handed out */
     WAL_SNAPSHOT_END = 8,
+    WAL_EXT = 9,      /* a job's key, attempt limit, last error, flags */
+    WAL_HISTORY = 10, /* a finished task */
 } wal_type_t;
+
+#define WAL_EXT_FAILED 1u /* buried because its attempts ran out */
+#define WAL_EXT_JSON 2u   /* the body is JSON text */
+/* Strings in EXT and HISTORY records are cut to this many bytes. */
+#define WAL_TEXT_MAX 1024
 
 /* The job state as logged: a reserved job is logged as ready, since a
  * reservation does not survive a restart. */
@@ -93,6 +100,21 @@ typedef struct wal_rec {
             uint64_t covers; /* segments up to this one */
             uint64_t records;
         } snapshot_end;
+        struct {
+            uint64_t id;
+            uint32_t max_attempts, attempt_base;
+            uint8_t flags;
+            const char *key, *error; /* into the buffer, not NUL-terminated */
+            uint16_t key_len, error_len;
+        } ext;
+        struct {
+            uint64_t id;
+            int64_t created, finished;
+            uint32_t pri, ttr, attempts, max_attempts;
+            uint8_t end; /* task_end_t */
+            const char *queue, *key, *error;
+            uint16_t queue_len, key_len, error_len;
+        } history;
     } u;
 } wal_rec_t;
 
@@ -126,6 +148,12 @@ bool wal_put_pause(buf_t *b, int64_t pause_ns, int64_t unpause_at, const char *t
                    uint16_t tube_len);
 bool wal_put_next_id(buf_t *b, uint64_t next_id);
 bool wal_put_snapshot_end(buf_t *b, uint64_t covers, uint64_t records);
+bool wal_put_ext(buf_t *b, uint64_t id, uint32_t max_attempts, uint32_t attempt_base, uint8_t flags,
+                 const char *key, size_t key_len, const char *error);
+/* h->end, h->queue and the other fields as in task_history_t. */
+bool wal_put_history(buf_t *b, uint64_t id, int64_t created, int64_t finished, uint32_t pri,
+                     uint32_t ttr, uint32_t attempts, uint32_t max_attempts, uint8_t end,
+                     const char *queue, size_t queue_len, const char *key, const char *error);
 
 /* Sizes, for space accounting before encoding. */
 #define WAL_SEGMENT_SIZE (WAL_HEADER_SIZE + 24)

@@ -73,6 +73,61 @@ static void to_restore(const wal_job_update_t *u, engine_restore_t *r) {
     r->kicks = u->counters.kicks;
 }
 
+/* A copy of a length-prefixed string as a C string (NULL for none). */
+static char *text_dup(const char *s, uint16_t len, bool *ok) {
+    if (!s)
+        return NULL;
+    char *c = malloc((size_t)len + 1);
+    if (!c) {
+        *ok = false;
+        return NULL;
+    }
+    memcpy(c, s, len);
+    c[len] = '\0';
+    return c;
+}
+
+static bool apply_ext(engine_t *e, const wal_rec_t *rec) {
+    bool ok = true;
+    job_ext_t x = {
+        .key = text_dup(rec->u.ext.key, rec->u.ext.key_len, &ok),
+        .key_len = rec->u.ext.key_len,
+        .failed = (rec->u.ext.flags & WAL_EXT_FAILED) != 0,
+        .max_attempts = rec->u.ext.max_attempts,
+        .attempt_base = rec->u.ext.attempt_base,
+        .last_error = text_dup(rec->u.ext.error, rec->u.ext.error_len, &ok),
+    };
+    ok = ok && engine_restore_ext(e, rec->u.ext.id, &x, (rec->u.ext.flags & WAL_EXT_JSON) != 0) ==
+                   ENGINE_OK;
+    free(x.key);
+    free(x.last_error);
+    return ok;
+}
+
+static bool apply_history(engine_t *e, const wal_rec_t *rec) {
+    bool ok = true;
+    task_history_t *h = calloc(1, sizeof *h + rec->u.history.queue_len + 1);
+    if (!h)
+        return false;
+    h->id = rec->u.history.id;
+    h->created = rec->u.history.created;
+    h->finished = rec->u.history.finished;
+    h->pri = rec->u.history.pri;
+    h->ttr = rec->u.history.ttr;
+    h->attempts = rec->u.history.attempts;
+    h->max_attempts = rec->u.history.max_attempts;
+    h->end = (task_end_t)rec->u.history.end;
+    h->queue_len = rec->u.history.queue_len;
+    memcpy(h->queue, rec->u.history.queue, h->queue_len);
+    h->key = text_dup(rec->u.history.key, rec->u.history.key_len, &ok);
+    h->error = text_dup(rec->u.history.error, rec->u.history.error_len, &ok);
+    ok = ok && engine_restore_history(e, h) == ENGINE_OK;
+    free(h->key);
+    free(h->error);
+    free(h);
+    return ok;
+}
+
 static bool apply(engine_t *e, const wal_rec_t *rec, wal_replay_info_t *info) {
     engine_restore_t r = {0};
     switch (rec->type) {
@@ -96,6 +151,10 @@ static bool apply(engine_t *e, const wal_rec_t *rec, wal_replay_info_t *info) {
     case WAL_NEXT_ID:
         engine_restore_next_id(e, rec->u.next_id);
         return true;
+    case WAL_EXT:
+        return apply_ext(e, rec);
+    case WAL_HISTORY:
+        return apply_history(e, rec);
     case WAL_SNAPSHOT_END:
         info->snapshot_complete = true;
         info->covers = rec->u.snapshot_end.covers;

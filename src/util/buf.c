@@ -63,6 +63,10 @@ bool buf_append(buf_t *b, const void *p, size_t n) {
     return true;
 }
 
+bool buf_puts(buf_t *b, const char *s) {
+    return buf_append(b, s, strlen(s));
+}
+
 bool buf_vappendf(buf_t *b, const char *fmt, va_list ap) {
     va_list ap2;
     va_copy(ap2, ap);

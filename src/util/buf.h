@@ -24,6 +24,8 @@ void buf_free(buf_t *b);
 /* Make room for at least n more bytes; false when memory is exhausted. */
 bool buf_reserve(buf_t *b, size_t n);
 bool buf_append(buf_t *b, const void *p, size_t n);
+/* A NUL-terminated string, without its NUL. */
+bool buf_puts(buf_t *b, const char *s);
 bool buf_appendf(buf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 bool buf_vappendf(buf_t *b, const char *fmt, va_list ap);
 /* Decimal, without printf: replies on the hot path carry ids and sizes. */

@@ -910,7 +910,7 @@ static void test_ttr_expiry(void **state) {
     /* The session no longer holds it. */
     assert_int_equal(engine_release(e, s, id, 0, 0, T0 + SEC(3)), ENGINE_NOT_FOUND);
     assert_int_equal(engine_touch(e, s, id, T0 + SEC(3)), ENGINE_NOT_FOUND);
-    assert_int_equal(engine_bury(e, s, id, 0), ENGINE_NOT_FOUND);
+    assert_int_equal(engine_bury(e, s, id, 0, T0), ENGINE_NOT_FOUND);
     /* Reserved again, it times out again. */
     assert_int_equal(reserve_id(e, s, T0 + SEC(4)), id);
     assert_int_equal(j->reserves, 2);
@@ -1042,7 +1042,7 @@ static void test_deadline_soon_before_wait_timeout(void **state) {
     /* Wait timeout earlier than the margin: TIMED_OUT first. (The job
      * that timed out above is deleted first.) */
     assert_int_equal(reserve_id(e, s, T0 + SEC(60)), 1);
-    assert_int_equal(engine_delete(e, s, 1), ENGINE_OK);
+    assert_int_equal(engine_delete(e, s, 1, T0), ENGINE_OK);
     put(e, s, 0, 0, 10, T0 + SEC(60));
     reserve_id(e, s, T0 + SEC(60));
     assert_int_equal(reserve_res(e, s, SEC(2), T0 + SEC(60)), ENGINE_WAITING);
@@ -1140,13 +1140,13 @@ static void test_bury_fifo_and_kick(void **state) {
     reserve_id(e, s, T0);
     reserve_id(e, s, T0);
     reserve_id(e, s, T0);
-    assert_int_equal(engine_bury(e, o, c, 0), ENGINE_NOT_FOUND); /* not the holder */
-    assert_int_equal(engine_bury(e, s, 12345, 0), ENGINE_NOT_FOUND);
+    assert_int_equal(engine_bury(e, o, c, 0, T0), ENGINE_NOT_FOUND); /* not the holder */
+    assert_int_equal(engine_bury(e, s, 12345, 0, T0), ENGINE_NOT_FOUND);
     /* Bury in the order c, a, b, with new priorities. */
-    assert_int_equal(engine_bury(e, s, c, 100), ENGINE_OK);
-    assert_int_equal(engine_bury(e, s, a, 50), ENGINE_OK);
-    assert_int_equal(engine_bury(e, s, b, 0), ENGINE_OK);
-    assert_int_equal(engine_bury(e, s, b, 0), ENGINE_NOT_FOUND); /* already buried */
+    assert_int_equal(engine_bury(e, s, c, 100, T0), ENGINE_OK);
+    assert_int_equal(engine_bury(e, s, a, 50, T0), ENGINE_OK);
+    assert_int_equal(engine_bury(e, s, b, 0, T0), ENGINE_OK);
+    assert_int_equal(engine_bury(e, s, b, 0, T0), ENGINE_NOT_FOUND); /* already buried */
     assert_int_equal(job_state(job(e, c)), JOB_BURIED);
     assert_int_equal(job(e, c)->pri, 100);
     assert_int_equal(job(e, c)->buries, 1);
@@ -1167,7 +1167,7 @@ static void test_bury_fifo_and_kick(void **state) {
     assert_int_equal(engine_kick_job(e, a, T0), ENGINE_OK);
     assert_int_equal(engine_peek_buried(e->default_tube)->id, b);
     assert_int_equal(engine_reserve_job(e, s, a, T0, &(job_t *){NULL}), ENGINE_OK);
-    assert_int_equal(engine_bury(e, s, a, 50), ENGINE_OK);
+    assert_int_equal(engine_bury(e, s, a, 50, T0), ENGINE_OK);
     assert_int_equal(job(e, a)->buries, 2);
     assert_int_equal(engine_peek_buried(e->default_tube)->id, b);
     assert_int_equal(engine_kick(e, e->default_tube, 1, T0), 1);
@@ -1237,27 +1237,27 @@ static void test_delete(void **state) {
     assert_int_equal(reserve_id(e, s, T0), ready);
     assert_int_equal(engine_release(e, s, ready, 0, 0, T0), ENGINE_OK);
     assert_int_equal(engine_reserve_job(e, s, buried, T0, &(job_t *){NULL}), ENGINE_OK);
-    assert_int_equal(engine_bury(e, s, buried, 0), ENGINE_OK);
+    assert_int_equal(engine_bury(e, s, buried, 0, T0), ENGINE_OK);
     assert_int_equal(engine_reserve_job(e, o, theirs, T0, &(job_t *){NULL}), ENGINE_OK);
     assert_int_equal(e->count.job_bytes, 15);
     fx_check(f);
 
     /* Someone else's reservation: NOT_FOUND, also without a session. */
-    assert_int_equal(engine_delete(e, s, theirs), ENGINE_NOT_FOUND);
-    assert_int_equal(engine_delete(e, NULL, theirs), ENGINE_NOT_FOUND);
-    assert_int_equal(engine_delete(e, s, 999), ENGINE_NOT_FOUND);
-    assert_int_equal(engine_delete(e, s, 0), ENGINE_NOT_FOUND);
+    assert_int_equal(engine_delete(e, s, theirs, T0), ENGINE_NOT_FOUND);
+    assert_int_equal(engine_delete(e, NULL, theirs, T0), ENGINE_NOT_FOUND);
+    assert_int_equal(engine_delete(e, s, 999, T0), ENGINE_NOT_FOUND);
+    assert_int_equal(engine_delete(e, s, 0, T0), ENGINE_NOT_FOUND);
     assert_int_equal(e->default_tube->deletes, 0);
 
-    assert_int_equal(engine_delete(e, s, r), ENGINE_OK);
+    assert_int_equal(engine_delete(e, s, r, T0), ENGINE_OK);
     assert_null(engine_job_find(e, r));
     assert_int_equal(e->count.reserved, 1);
-    assert_int_equal(engine_delete(e, s, ready), ENGINE_OK);
-    assert_int_equal(engine_delete(e, s, delayed), ENGINE_OK);
+    assert_int_equal(engine_delete(e, s, ready, T0), ENGINE_OK);
+    assert_int_equal(engine_delete(e, s, delayed, T0), ENGINE_OK);
     assert_int_equal(engine_next_deadline(e), T0 + SEC(10)); /* o's reservation */
-    assert_int_equal(engine_delete(e, NULL, buried), ENGINE_OK);
-    assert_int_equal(engine_delete(e, o, theirs), ENGINE_OK);
-    assert_int_equal(engine_delete(e, o, theirs), ENGINE_NOT_FOUND);
+    assert_int_equal(engine_delete(e, NULL, buried, T0), ENGINE_OK);
+    assert_int_equal(engine_delete(e, o, theirs, T0), ENGINE_OK);
+    assert_int_equal(engine_delete(e, o, theirs, T0), ENGINE_NOT_FOUND);
     assert_int_equal(e->default_tube->deletes, 5);
     assert_int_equal(e->count.job_bytes, 0);
     assert_int_equal(e->count.ready + e->count.reserved + e->count.delayed + e->count.buried, 0);
@@ -1279,8 +1279,8 @@ static void test_kick(void **state) {
     uint64_t b2 = put(e, s, 0, 0, 10, T0);
     reserve_id(e, s, T0);
     reserve_id(e, s, T0);
-    assert_int_equal(engine_bury(e, s, b2, 0), ENGINE_OK);
-    assert_int_equal(engine_bury(e, s, b1, 0), ENGINE_OK);
+    assert_int_equal(engine_bury(e, s, b2, 0, T0), ENGINE_OK);
+    assert_int_equal(engine_bury(e, s, b1, 0, T0), ENGINE_OK);
     assert_int_equal(engine_kick(e, t, 0, T0), 0);
     /* Buried jobs exist: only they are kicked, even with a large bound. */
     assert_int_equal(engine_kick(e, t, 10, T0), 2);
@@ -1332,7 +1332,7 @@ static void test_kick_job(void **state) {
     uint64_t buried = put(e, s, 0, 0, 10, T0);
     uint64_t reserved = put(e, s, 1, 0, 10, T0);
     assert_int_equal(engine_reserve_job(e, s, buried, T0, &(job_t *){NULL}), ENGINE_OK);
-    assert_int_equal(engine_bury(e, s, buried, 0), ENGINE_OK);
+    assert_int_equal(engine_bury(e, s, buried, 0, T0), ENGINE_OK);
     assert_int_equal(engine_reserve_job(e, s, reserved, T0, &(job_t *){NULL}), ENGINE_OK);
     assert_int_equal(engine_kick_job(e, ready, T0), ENGINE_NOT_FOUND);
     assert_int_equal(engine_kick_job(e, reserved, T0), ENGINE_NOT_FOUND);
@@ -1364,7 +1364,7 @@ static void test_reserve_job(void **state) {
     uint64_t buried = put(e, s, 0, 0, 10, T0);
     job_t *j = NULL;
     assert_int_equal(engine_reserve_job(e, o, buried, T0, &j), ENGINE_OK);
-    assert_int_equal(engine_bury(e, o, buried, 0), ENGINE_OK);
+    assert_int_equal(engine_bury(e, o, buried, 0, T0), ENGINE_OK);
     /* From an unwatched tube too. */
     use(e, s, "unwatched");
     uint64_t far = put(e, s, 0, 0, 10, T0);
@@ -1515,7 +1515,7 @@ static void test_tube_lifecycle(void **state) {
     assert_int_equal(tube(e, "d")->using, 0);
     assert_string_equal(list_names(e, buf, sizeof buf), "default,c,d");
     fx_check(f);
-    assert_int_equal(engine_delete(e, s, id), ENGINE_OK);
+    assert_int_equal(engine_delete(e, s, id, T0), ENGINE_OK);
     assert_null(tube(e, "d"));
     assert_string_equal(list_names(e, buf, sizeof buf), "default,c");
     /* Several sessions on one tube: gone only after the last. */
@@ -1729,7 +1729,7 @@ static void test_next_deadline_combinations(void **state) {
     assert_int_equal(engine_next_deadline(e), T0 + SEC(1));
     engine_cancel_wait(e, c);
     assert_int_equal(engine_next_deadline(e), T0 + SEC(2));
-    assert_int_equal(engine_delete(e, b, r), ENGINE_OK);
+    assert_int_equal(engine_delete(e, b, r, T0), ENGINE_OK);
     assert_int_equal(engine_next_deadline(e), T0 + SEC(3));
     engine_tick(e, T0 + SEC(3));
     assert_int_equal(engine_next_deadline(e), T0 + SEC(5));
@@ -1755,7 +1755,7 @@ static void test_time_left(void **state) {
     reserve_id(e, s, T0 + SEC(1));
     assert_int_equal(engine_job_time_left(jr, T0 + SEC(1) + 1), 4);
     assert_int_equal(engine_job_time_left(jr, T0 + MS(4500)), 1);
-    assert_int_equal(engine_bury(e, s, r, 0), ENGINE_OK);
+    assert_int_equal(engine_bury(e, s, r, 0, T0), ENGINE_OK);
     assert_int_equal(engine_job_time_left(jr, T0 + SEC(2)), 0);
     fx_check(f);
 }
@@ -1771,7 +1771,7 @@ static void test_counts_mixed(void **state) {
     assert_int_equal(engine_reserve_job(e, s, r, T0, &(job_t *){NULL}), ENGINE_OK);
     uint64_t b = put_body(e, s, 3, 0, 10, "dddddd", T0);
     assert_int_equal(engine_reserve_job(e, s, b, T0, &(job_t *){NULL}), ENGINE_OK);
-    assert_int_equal(engine_bury(e, s, b, 3), ENGINE_OK);
+    assert_int_equal(engine_bury(e, s, b, 3, T0), ENGINE_OK);
     assert_int_equal(e->count.ready, 2);
     assert_int_equal(e->count.urgent, 1);
     assert_int_equal(e->count.delayed, 1);
@@ -1968,7 +1968,7 @@ static void m_step(model_t *m) {
         bool ok = before && (job_state(before) != JOB_RESERVED || engine_session_holds(s, before));
         if (before && !ok)
             m_seen.not_found++;
-        assert_int_equal(engine_delete(e, s, id), ok ? ENGINE_OK : ENGINE_NOT_FOUND);
+        assert_int_equal(engine_delete(e, s, id, T0), ok ? ENGINE_OK : ENGINE_NOT_FOUND);
         if (ok)
             assert_null(engine_job_find(e, id));
     } else if (op < 64) { /* release */
@@ -1990,7 +1990,7 @@ static void m_step(model_t *m) {
         uint64_t id = j && m_rnd() % 5 ? j->id : m_random_id(m);
         job_t *before = engine_job_find(e, id);
         bool ok = before && engine_session_holds(s, before);
-        assert_int_equal(engine_bury(e, s, id, m_rnd() % 2000), ok ? ENGINE_OK : ENGINE_NOT_FOUND);
+        assert_int_equal(engine_bury(e, s, id, m_rnd() % 2000, m->now), ok ? ENGINE_OK : ENGINE_NOT_FOUND);
         if (ok)
             assert_int_equal(job_state(before), JOB_BURIED);
     } else if (op < 73) { /* touch */
