@@ -27,9 +27,14 @@ RELEASE_CFLAGS := $(BASE_CFLAGS) -O2 -g
 ASAN_CFLAGS := $(BASE_CFLAGS) -O1 -g -fno-omit-frame-pointer \
                -fsanitize=address,undefined -fno-sanitize-recover=all
 
-# Everything but main.c goes into a library the tests link against.
-LIB_SRC := $(filter-out src/main.c,$(wildcard src/*.c src/*/*.c))
+# Everything but main.c and the CLI goes into a library the tests link
+# against. deferctl (src/cli) talks to the server over HTTP with libcurl and
+# shares only util/ with it.
+LIB_SRC := $(filter-out src/main.c src/cli/%,$(wildcard src/*.c src/*/*.c))
 MAIN_SRC := src/main.c
+CLI_SRC := $(wildcard src/cli/*.c)
+CLI_UTIL := $(filter src/util/%,$(LIB_SRC))
+CLI_LIBS := -lcurl -ljansson
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 FUZZ_SRC := $(wildcard fuzz/fuzz_*.c)
 
@@ -42,7 +47,7 @@ FUZZ_REPLAY := $(FUZZ_NAMES:%=$(BUILD)/asan/fuzz/replay_%)
 .PHONY: all run test unit fuzzreplay pytest phptest bench fuzz clean deps-build deps-test \
         deps-bench deps-fuzz
 
-all: deps-build $(BUILD)/deferd
+all: deps-build $(BUILD)/deferd $(BUILD)/deferctl
 
 deps-build:
 	@scripts/deps.sh build
@@ -66,6 +71,12 @@ $(BUILD)/deferd: $(REL_OBJ) $(BUILD)/release/src/main.o
 
 $(BUILD)/asan/deferd: $(ASAN_OBJ) $(BUILD)/asan/src/main.o
 	$(CC) $(ASAN_CFLAGS) $^ -o $@ $(LIBS)
+
+$(BUILD)/deferctl: $(patsubst %.c,$(BUILD)/release/%.o,$(CLI_SRC) $(CLI_UTIL))
+	$(CC) $(RELEASE_CFLAGS) $^ -o $@ $(CLI_LIBS)
+
+$(BUILD)/asan/deferctl: $(patsubst %.c,$(BUILD)/asan/%.o,$(CLI_SRC) $(CLI_UTIL))
+	$(CC) $(ASAN_CFLAGS) $^ -o $@ $(CLI_LIBS)
 
 $(BUILD)/asan/tests/%: tests/unit/%.c $(ASAN_OBJ)
 	@mkdir -p $(dir $@)
@@ -94,9 +105,9 @@ unit: deps-test $(UNIT_BIN)
 fuzzreplay: deps-test $(FUZZ_REPLAY)
 	@set -e; for h in $(FUZZ_NAMES); do $(BUILD)/asan/fuzz/replay_$$h fuzz/corpus/$$h; done
 
-pytest: deps-test $(BUILD)/asan/deferd $(BUILD)/deferd
+pytest: deps-test $(BUILD)/asan/deferd $(BUILD)/deferd $(BUILD)/asan/deferctl
 	DEFERD=$(abspath $(BUILD))/asan/deferd DEFERD_RELEASE=$(abspath $(BUILD))/deferd \
-	    $(PYTHON) -m pytest -q tests/py
+	    DEFERCTL=$(abspath $(BUILD))/asan/deferctl $(PYTHON) -m pytest -q tests/py
 
 phptest: deps-test $(BUILD)/asan/deferd
 	DEFERD=$(abspath $(BUILD))/asan/deferd phpunit --colors=never tests/php
