@@ -1,11 +1,13 @@
 /* conn.c - one client connection: reading, feeding the protocol, sending
  * its output, and back-pressure.
  *
- * Reads land in one shared buffer (the loop is single-threaded) and go
- * straight to the protocol; only what it cannot consume yet - commands
- * pipelined behind a blocking reserve, or input arriving faster than the
- * client reads its replies - is copied into the connection's own buffer.
- * So thousands of idle connections cost no read buffers. */
+ * Reads land in one shared buffer (the loop is single-threaded) and are
+ * copied to the connection; its commands run at the end of the loop turn,
+ * after every event of the turn was seen. That way a client's close always
+ * takes effect before commands that other clients sent after it, even when
+ * the kernel reports the two in the other order: its reservations are back
+ * and the counters right when the next command runs. A buffer that grew is
+ * released once drained, so idle connections stay cheap. */
 #include "net/net_internal.h"
 
 #include <stdlib.h>
@@ -110,19 +112,11 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *b) {
     }
     if (nread == 0)
         return;
-    size_t n = (size_t)nread;
-    size_t used = 0;
-    if (c->in.len == 0)
-        used = c->proto->feed(c->state, b->base, n, clock_now_ns());
-    if (used < n && !buf_append(&c->in, b->base + used, n - used)) {
+    if (!buf_append(&c->in, b->base, (size_t)nread)) {
         log_msg("closing a connection: out of memory buffering its input");
         net_conn_close(c);
         return;
     }
-    if (c->in.len)
-        conn_feed_pending(c);
-    if (conn_done(c))
-        conn_end_protocol(c);
     net_mark_dirty(c);
 }
 
@@ -254,6 +248,8 @@ void net_conn_turn(net_conn_t *c) {
         return;
     if (conn_out_total(c) < NET_OUT_HIGH)
         conn_feed_pending(c);
+    if (!c->in.len && c->in.cap > NET_IN_KEEP)
+        buf_free(&c->in);
     if (!conn_hold_new_output(c)) {
         log_msg("closing a connection: out of memory tracking its replies");
         net_conn_close(c);

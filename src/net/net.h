@@ -25,6 +25,8 @@
 /* Stop reading while this much unprocessed input is buffered (commands
  * pipelined behind a blocking reserve). */
 #define NET_IN_HIGH (1u << 20)
+/* A drained input buffer larger than this is released. */
+#define NET_IN_KEEP 4096u
 
 typedef struct net_proto {
     const char *name;
