@@ -89,6 +89,18 @@ static void http_close(void *st, int64_t now) {
     http_conn_free(st);
 }
 
+/* What an HTTP client refused at the connection limit reads. */
+static const char *http_refusal(void) {
+    static char text[256];
+    static const char body[] = "{\"error\":{\"code\":\"unavailable\",\"message\":\"too many "
+                               "connections; raise --max-connections\"}}";
+    snprintf(text, sizeof text,
+             "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+             "Content-Length: %zu\r\nConnection: close\r\n\r\n%s",
+             sizeof body - 1, body);
+    return text;
+}
+
 static uint64_t resident_bytes(void) {
     FILE *f = fopen("/proc/self/statm", "r");
     unsigned long long size = 0, rss = 0;
@@ -459,10 +471,7 @@ int main(int argc, char **argv) {
     d.http.started_at = d.bs.started_at;
     d.http_proto = (net_proto_t){
         .name = "http",
-        .refusal = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-                   "Content-Length: 94\r\nConnection: close\r\n\r\n"
-                   "{\"error\":{\"code\":\"unavailable\",\"message\":\"too many connections; raise "
-                   "--max-connections\"}}",
+        .refusal = http_refusal(),
         .open = http_open,
         .feed = http_feed,
         .eof = http_eof,
