@@ -2,17 +2,18 @@
 # run.sh [HARNESS...] - build the libFuzzer harnesses and fuzz each one.
 #
 # Builds fuzz/fuzz_*.c with clang (-fsanitize=fuzzer,address,undefined)
-# against every src/**/*.c but src/main.c, into $BUILD/fuzz/ (BUILD defaults
-# to build), then runs each harness for FUZZ_SECONDS (default 60) seconds,
+# against every src/**/*.c but src/main.c and src/cli/ (as the Makefile
+# does), into $BUILD/fuzz/ (BUILD defaults to build), then runs each harness for FUZZ_SECONDS (default 60) seconds,
 # one after the other, starting from its committed corpus
 # fuzz/corpus/<harness>/. That directory is only read: inputs the fuzzer
 # finds interesting go to $BUILD/fuzz/work/<harness>/ (kept between runs,
 # never committed), crash reproducers to $BUILD/fuzz/artifacts/<harness>/,
 # logs to $BUILD/fuzz/logs/.
 #
-# HARNESS: fuzz_bs_conn, fuzz_bs_parse, fuzz_opts (or without "fuzz_");
-# default all. Environment: FUZZ_SECONDS, BUILD, CLANG (default clang),
-# FUZZ_ARGS (extra libFuzzer flags, e.g. "-jobs=2 -workers=2").
+# HARNESS: fuzz_bs_conn, fuzz_bs_parse, fuzz_opts, fuzz_wal_decode,
+# fuzz_wal_replay (or without "fuzz_"); default all. Environment:
+# FUZZ_SECONDS, BUILD, CLANG (default clang), FUZZ_ARGS (extra libFuzzer
+# flags, e.g. "-jobs=2 -workers=2"), FUZZ_KNOWN (see fuzz/README.md).
 #
 # Exit status: 0 when nothing was found; 1 when a harness crashed, leaked,
 # hung or hit UB - each reproducer's path is printed, with how to replay it;
@@ -31,8 +32,14 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1}
 
 # Longest input per harness: a command line is at most 224 bytes; a
 # connection script has room for a few dozen commands and put bodies (and
-# can repeat reads with ~R); an argv of a dozen options.
-declare -A MAX_LEN=([fuzz_bs_parse]=512 [fuzz_bs_conn]=4096 [fuzz_opts]=512)
+# can repeat reads with ~R); an argv of a dozen options; a run of log
+# records; a log file as large as the biggest seed (a small snapshot).
+declare -A MAX_LEN=([fuzz_bs_parse]=512 [fuzz_bs_conn]=4096 [fuzz_opts]=512
+                    [fuzz_wal_decode]=4096 [fuzz_wal_replay]=16384)
+# The libraries the Makefile links the server with (libuv, zlib, pthreads,
+# libhttp-parser, jansson, ...), read from its LIBS line so both stay alike.
+read -ra LIBS < <(sed -n 's/^LIBS *:= *//p' Makefile)
+[[ ${#LIBS[@]} -gt 0 ]] || LIBS=(-luv -lz -lpthread -lm -lhttp_parser -ljansson)
 
 command -v "$CLANG" >/dev/null || {
   echo "run.sh: $CLANG not found (make fuzz installs clang and libclang-rt-14-dev)" >&2
@@ -66,7 +73,7 @@ while IFS= read -r src; do
     "$CLANG" "${CFLAGS[@]}" -fsanitize=fuzzer-no-link -c "$src" -o "$obj" || build_failed=1
   fi
   objs+=("$obj")
-done < <(find src -name '*.c' ! -path src/main.c | sort)
+done < <(find src -name '*.c' ! -path src/main.c ! -path 'src/cli/*' | sort)
 [[ $build_failed -eq 0 ]] || { echo "run.sh: building src/ failed" >&2; exit 2; }
 
 # The harness itself gets the sanitizers but no coverage instrumentation:
@@ -75,7 +82,7 @@ done < <(find src -name '*.c' ! -path src/main.c | sort)
 for h in "${harnesses[@]}"; do
   echo "run.sh: building $OUT/$h"
   { "$CLANG" "${CFLAGS[@]}" -c "fuzz/$h.c" -o "$OUT/obj/$h.o" &&
-    "$CLANG" "${CFLAGS[@]}" -fsanitize=fuzzer "$OUT/obj/$h.o" "${objs[@]}" -o "$OUT/$h" -luv; } ||
+    "$CLANG" "${CFLAGS[@]}" -fsanitize=fuzzer "$OUT/obj/$h.o" "${objs[@]}" -o "$OUT/$h" "${LIBS[@]}"; } ||
     { echo "run.sh: building $h failed" >&2; exit 2; }
 done
 

@@ -290,30 +290,33 @@ static bool loopback(const char *addr) {
            strcmp(addr, "localhost") == 0;
 }
 
-/* The token is the file's first line. */
+/* The token is the file's first line, whatever its length. */
 static int load_token(deferd_t *d) {
     const char *path = d->opts.http_token_file;
     FILE *f = fopen(path, "r");
-    char line[512];
-    if (!f || !fgets(line, sizeof line, f)) {
-        log_msg("--http-token-file %s: cannot read it%s%s", path, f ? "" : ": ",
-                f ? " (it is empty)" : strerror(errno));
-        if (f)
-            fclose(f);
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t got = f ? getline(&line, &cap, f) : -1;
+    if (f)
+        fclose(f);
+    if (got <= 0) {
+        log_msg("--http-token-file %s: cannot read a token from it: %s", path,
+                f ? "it is empty" : strerror(errno));
+        free(line);
         return -1;
     }
-    fclose(f);
     size_t n = strcspn(line, "\r\n");
     line[n] = '\0';
     if (n < 16) {
         log_msg("--http-token-file %s: the token is %zu characters; use at least 16 (for "
                 "example: head -c 24 /dev/urandom | base64)",
                 path, n);
+        free(line);
         return -1;
     }
-    d->http.token = strdup(line);
+    d->http.token = line;
     d->http.token_len = n;
-    return d->http.token ? 0 : -1;
+    return 0;
 }
 
 /* The HTTP API: on the default address it is optional (another deferd may
@@ -530,6 +533,7 @@ int main(int argc, char **argv) {
 
     /* Connections are closed: write what the log still holds, stop its
      * thread, and let the loop close its handle. */
+    engine_set_journal(d.engine, NULL, NULL);
     wal_close(d.wal);
     uv_run(d.loop, UV_RUN_DEFAULT);
     net_free(d.net);

@@ -186,6 +186,13 @@ fail:
 }
 
 static void tube_destroy(engine_t *e, tube_t *t) {
+    /* A pause dies with its tube; say so in the log, or a replay would
+     * find the pause and give it to the next tube of that name. */
+    if (t->pause_ns > 0) {
+        t->pause_ns = 0;
+        t->unpause_at = 0;
+        eng_journal(e, JOURNAL_PAUSE, NULL, t);
+    }
     timer_set(e, &t->timer, ENGINE_NEVER);
     strmap_del(&e->tubes_by_name, t->name, t->name_len);
     e->tube_table[t->index] = NULL;
@@ -208,7 +215,10 @@ void eng_tube_ref(tube_t *t) {
 }
 
 void eng_tube_unref(engine_t *e, tube_t *t) {
-    if (--t->refs == 0)
+    /* While the log is replayed, a tube whose last job goes stays: the live
+     * server kept it too if clients used it, and a later record (a put, a
+     * pause) may need its state. engine_restore_done sweeps them. */
+    if (--t->refs == 0 && !e->restoring)
         tube_destroy(e, t);
 }
 
@@ -553,6 +563,7 @@ static bool free_job_cb(void *value, void *arg) {
 void engine_free(engine_t *e) {
     if (!e)
         return;
+    e->journal = NULL; /* tearing down is not a change to log */
     idmap_each(&e->jobs, free_job_cb, e);
     idmap_free(&e->jobs);
     u64map_free(&e->ext);
@@ -864,6 +875,7 @@ static void restore_place(engine_t *e, tube_t *t, job_t *j, job_state_t state) {
 
 engine_result_t engine_restore_job(engine_t *e, const engine_restore_t *r, const char *body,
                                    uint32_t size) {
+    e->restoring = true;
     engine_restore_delete(e, r->id);
     tube_t *t = eng_tube_find_or_make(e, r->tube, r->tube_len);
     if (!t)
@@ -891,6 +903,7 @@ engine_result_t engine_restore_job(engine_t *e, const engine_restore_t *r, const
 }
 
 void engine_restore_update(engine_t *e, const engine_restore_t *r) {
+    e->restoring = true;
     job_t *j = engine_job_find(e, r->id);
     if (!j)
         return;
@@ -901,6 +914,7 @@ void engine_restore_update(engine_t *e, const engine_restore_t *r) {
 }
 
 void engine_restore_delete(engine_t *e, uint64_t id) {
+    e->restoring = true;
     job_t *j = engine_job_find(e, id);
     if (!j)
         return;
@@ -910,6 +924,7 @@ void engine_restore_delete(engine_t *e, uint64_t id) {
 
 engine_result_t engine_restore_pause(engine_t *e, const char *name, size_t len, int64_t pause_ns,
                                      int64_t unpause_at) {
+    e->restoring = true;
     tube_t *t = eng_tube_find_or_make(e, name, len);
     if (!t)
         return ENGINE_NO_MEMORY;
@@ -925,6 +940,7 @@ void engine_restore_next_id(engine_t *e, uint64_t next_id) {
 }
 
 void engine_restore_done(engine_t *e) {
+    e->restoring = false;
     for (uint32_t i = 0; i < e->ntubes;) {
         tube_t *t = e->tube_list[i];
         if (t->refs == 0)

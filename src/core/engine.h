@@ -216,9 +216,11 @@ struct engine {
     u64map_t ext;      /* id -> job_ext_t, for jobs flagged JOB_FLAG_EXT */
     u64map_t history;  /* id -> task_history_t */
     task_history_t *history_oldest, *history_newest;
+    task_history_t *history_last; /* the last task to end, when none is kept */
     uint64_t history_max;
     int64_t history_age;
     int64_t rates_at;  /* when the rates were last updated */
+    bool restoring;    /* replaying the log: tubes outlive their last job */
     uint64_t next_id;
     int64_t bury_seq;
     engine_counts_t count;

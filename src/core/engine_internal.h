@@ -43,5 +43,8 @@ void eng_fresh_attempts(engine_t *e, job_t *j);
 /* Record that j ends now (before it is freed). */
 void eng_history_add(engine_t *e, const job_t *j, task_end_t end, int64_t now);
 void eng_history_free(engine_t *e);
+/* The entry of the task that ended last, if it is id and no history is
+ * kept. */
+const task_history_t *eng_history_last(const engine_t *e, uint64_t id);
 
 #endif

@@ -66,9 +66,18 @@ static task_history_t *history_new(const char *queue, size_t queue_len, const ch
     return h;
 }
 
+/* With no history kept, the last finished task is still remembered alone,
+ * so that a cancel can say what it cancelled. */
+static void keep_last(engine_t *e, task_history_t *h) {
+    if (e->history_last) {
+        free(e->history_last->key);
+        free(e->history_last->error);
+        free(e->history_last);
+    }
+    e->history_last = h;
+}
+
 void eng_history_add(engine_t *e, const job_t *j, task_end_t end, int64_t now) {
-    if (!e->history_max)
-        return;
     const tube_t *t = e->tube_table[j->tube];
     const job_ext_t *x = eng_ext(e, j);
     task_history_t *h = history_new(t->name, t->name_len, x ? x->key : NULL,
@@ -83,7 +92,16 @@ void eng_history_add(engine_t *e, const job_t *j, task_end_t end, int64_t now) {
     h->attempts = engine_job_attempts(e, j);
     h->max_attempts = x ? x->max_attempts : 0;
     h->end = end;
-    history_append(e, h);
+    if (e->history_max)
+        history_append(e, h);
+    else
+        keep_last(e, h);
+}
+
+const task_history_t *eng_history_last(const engine_t *e, uint64_t id) {
+    if (e->history_last && e->history_last->id == id)
+        return e->history_last;
+    return NULL;
 }
 
 const task_history_t *engine_history_find(const engine_t *e, uint64_t id, int64_t now) {
@@ -129,4 +147,5 @@ void eng_history_free(engine_t *e) {
     while (e->history_oldest)
         history_drop_oldest(e);
     u64map_free(&e->history);
+    keep_last(e, NULL);
 }

@@ -253,6 +253,8 @@ engine_result_t engine_cancel(engine_t *e, uint64_t id, int64_t now, const task_
     eng_emit(e, EVENT_CANCELLED, id, t, now);
     eng_destroy(e, j);
     *out = engine_history_find(e, id, now);
+    if (!*out)
+        *out = eng_history_last(e, id);
     return ENGINE_OK;
 }
 

@@ -256,17 +256,25 @@ bool wal_put_history(buf_t *b, uint64_t id, int64_t created, int64_t finished, u
 /* ---- decoding ---- */
 
 /* Read a length-prefixed string at *q (within end); false if it does not
- * fit. */
+ * fit or holds a NUL byte (the engine keeps these as C strings). */
 static bool read_text(const uint8_t **q, const uint8_t *end, const char **s, uint16_t *len) {
     if (end - *q < 2)
         return false;
     uint16_t n = rd16(*q);
-    if ((size_t)(end - *q - 2) < n)
+    if ((size_t)(end - *q - 2) < n || memchr(*q + 2, '\0', n))
         return false;
     *s = n ? (const char *)*q + 2 : NULL;
     *len = n;
     *q += 2 + n;
     return true;
+}
+
+static bool time_ok(int64_t t) {
+    return t >= 0 && t <= WAL_TIME_MAX;
+}
+
+static bool id_ok(uint64_t id) {
+    return id > 0 && id < WAL_ID_MAX;
 }
 
 static bool read_update_fields(const uint8_t *p, wal_job_update_t *u) {
@@ -280,8 +288,8 @@ static bool read_update_fields(const uint8_t *p, wal_job_update_t *u) {
     u->counters.releases = rd32(p + 33);
     u->counters.buries = rd32(p + 37);
     u->counters.kicks = rd32(p + 41);
-    return u->id != 0 && (u->state == WAL_JOB_READY || u->state == WAL_JOB_DELAYED ||
-                          u->state == WAL_JOB_BURIED);
+    return id_ok(u->id) && time_ok(u->deadline) &&
+           (u->state == WAL_JOB_READY || u->state == WAL_JOB_DELAYED || u->state == WAL_JOB_BURIED);
 }
 
 static wal_decode_result_t decode_payload(const uint8_t *p, uint32_t n, wal_rec_t *rec) {
@@ -319,7 +327,8 @@ static wal_decode_result_t decode_payload(const uint8_t *p, uint32_t n, wal_rec_
             return WAL_CORRUPT;
         rec->u.put.body = (const char *)q + 4;
         rec->u.put.body_len = bl;
-        if (rec->u.put.ttr == 0 || !engine_tube_name_valid(rec->u.put.tube, tl))
+        if (rec->u.put.ttr == 0 || !time_ok(rec->u.put.created) ||
+            !engine_tube_name_valid(rec->u.put.tube, tl))
             return WAL_CORRUPT;
         return WAL_OK;
     }
@@ -331,12 +340,12 @@ static wal_decode_result_t decode_payload(const uint8_t *p, uint32_t n, wal_rec_
         if (n != PAYLOAD_ID)
             return WAL_CORRUPT;
         rec->u.id = rd64(p);
-        return rec->u.id ? WAL_OK : WAL_CORRUPT;
+        return id_ok(rec->u.id) ? WAL_OK : WAL_CORRUPT;
     case WAL_NEXT_ID:
         if (n != PAYLOAD_ID)
             return WAL_CORRUPT;
         rec->u.next_id = rd64(p);
-        return WAL_OK;
+        return rec->u.next_id <= WAL_ID_MAX ? WAL_OK : WAL_CORRUPT;
     case WAL_PAUSE: {
         if (n < 18)
             return WAL_CORRUPT;
@@ -345,6 +354,8 @@ static wal_decode_result_t decode_payload(const uint8_t *p, uint32_t n, wal_rec_
             return WAL_CORRUPT;
         rec->u.pause.pause_ns = (int64_t)rd64(p);
         rec->u.pause.unpause_at = (int64_t)rd64(p + 8);
+        if (!time_ok(rec->u.pause.pause_ns) || !time_ok(rec->u.pause.unpause_at))
+            return WAL_CORRUPT;
         rec->u.pause.tube = (const char *)p + 18;
         rec->u.pause.tube_len = tl;
         return WAL_OK;
@@ -365,7 +376,7 @@ static wal_decode_result_t decode_payload(const uint8_t *p, uint32_t n, wal_rec_
         rec->u.ext.flags = p[16];
         if (!read_text(&q, end, &rec->u.ext.key, &rec->u.ext.key_len) ||
             !read_text(&q, end, &rec->u.ext.error, &rec->u.ext.error_len) || q != end ||
-            rec->u.ext.id == 0 || rec->u.ext.flags > (WAL_EXT_FAILED | WAL_EXT_JSON) ||
+            !id_ok(rec->u.ext.id) || rec->u.ext.flags > (WAL_EXT_FAILED | WAL_EXT_JSON) ||
             rec->u.ext.key_len > TUBE_NAME_MAX || rec->u.ext.error_len > WAL_TEXT_MAX)
             return WAL_CORRUPT;
         return WAL_OK;
@@ -385,7 +396,8 @@ static wal_decode_result_t decode_payload(const uint8_t *p, uint32_t n, wal_rec_
         if (!read_text(&q, end, &rec->u.history.queue, &rec->u.history.queue_len) ||
             !read_text(&q, end, &rec->u.history.key, &rec->u.history.key_len) ||
             !read_text(&q, end, &rec->u.history.error, &rec->u.history.error_len) || q != end ||
-            rec->u.history.id == 0 || rec->u.history.end < 1 || rec->u.history.end > 3 ||
+            !id_ok(rec->u.history.id) || !time_ok(rec->u.history.created) ||
+            !time_ok(rec->u.history.finished) || rec->u.history.end < 1 || rec->u.history.end > 3 ||
             !engine_tube_name_valid(rec->u.history.queue, rec->u.history.queue_len) ||
             rec->u.history.key_len > TUBE_NAME_MAX || rec->u.history.error_len > WAL_TEXT_MAX)
             return WAL_CORRUPT;

@@ -39,6 +39,11 @@ typedef enum wal_type {
 #define WAL_EXT_JSON 2u   /* the body is JSON text */
 /* Strings in EXT and HISTORY records are cut to this many bytes. */
 #define WAL_TEXT_MAX 1024
+/* Ranges a record's values must lie in, so that no arithmetic on them can
+ * overflow: ids below 2^63, times (ns) and burial orders from 0 to 3*2^61
+ * (the year 2189: now plus the longest delay, 2^32 s, fits). */
+#define WAL_ID_MAX (UINT64_C(1) << 63)
+#define WAL_TIME_MAX (INT64_C(3) << 61)
 
 /* The job state as logged: a reserved job is logged as ready, since a
  * reservation does not survive a restart. */

@@ -179,18 +179,38 @@ static bool apply_frame(engine_t *e, const uint8_t *p, const wal_rec_t *batch,
     return true;
 }
 
+/* The intact batch with the highest "synced" value after pos, found by
+ * one scan of the rest of the file and remembered: damage is usually one
+ * region, but a file with many damaged spots must not cost a scan each. */
+typedef struct ack_scan {
+    bool done;
+    size_t from;         /* the scan covered (from, size) */
+    size_t best_at;      /* where the batch with the highest synced is */
+    uint64_t best_synced;
+} ack_scan_t;
+
 /* Is there, after pos, an intact batch written when a batch later than
  * last_good was already durable? Then the damage at pos hit data that had
  * been acknowledged. Otherwise it is the unfinished tail of the log. */
-static bool acknowledged_after(const uint8_t *p, size_t size, size_t pos, uint64_t last_good) {
-    for (size_t off = pos + 1; off + WAL_BATCH_SIZE <= size; off++) {
-        if (rd32(p + off) != WAL_BATCH_SIZE || p[off + 8] != WAL_BATCH)
-            continue;
-        wal_rec_t b;
-        if (frame_check(p + off, size - off, &b) && b.u.batch.synced > last_good)
-            return true;
+static bool acknowledged_after(const uint8_t *p, size_t size, size_t pos, uint64_t last_good,
+                               ack_scan_t *scan) {
+    if (!scan->done || pos < scan->from || pos >= scan->best_at) {
+        scan->done = true;
+        scan->from = pos;
+        scan->best_at = size;
+        scan->best_synced = 0;
+        for (size_t off = pos + 1; off + WAL_BATCH_SIZE <= size; off++) {
+            if (rd32(p + off) != WAL_BATCH_SIZE || p[off + 8] != WAL_BATCH)
+                continue;
+            wal_rec_t b;
+            if (frame_check(p + off, size - off, &b) &&
+                (scan->best_at == size || b.u.batch.synced > scan->best_synced)) {
+                scan->best_at = off;
+                scan->best_synced = b.u.batch.synced;
+            }
+        }
     }
-    return false;
+    return scan->best_at < size && scan->best_synced > last_good;
 }
 
 static bool all_zero(const uint8_t *p, size_t n) {
@@ -242,6 +262,7 @@ wal_replay_result_t wal_replay_buffer(const uint8_t *p, size_t size, uint64_t se
         return last && all_zero(p, size) ? WAL_REPLAY_OK : WAL_REPLAY_BAD_HEADER;
     size_t pos = rec.len;
     uint64_t last_good = 0;
+    ack_scan_t scan = {0};
     while (pos < size) {
         wal_rec_t batch;
         size_t flen = frame_check(p + pos, size - pos, &batch);
@@ -257,7 +278,7 @@ wal_replay_result_t wal_replay_buffer(const uint8_t *p, size_t size, uint64_t se
         /* Zeros to the end: the preallocated, unwritten part. */
         if (all_zero(p + pos, size - pos))
             break;
-        if (last && !snapshot && !acknowledged_after(p, size, pos, last_good)) {
+        if (last && !snapshot && !acknowledged_after(p, size, pos, last_good, &scan)) {
             info->torn_at = pos;
             return WAL_REPLAY_TORN;
         }
@@ -308,13 +329,13 @@ static int replay_file(replay_t *rp, const char *path, uint64_t seq, bool snapsh
         rp->snapshot_complete = true;
         rp->covers = info.covers;
     }
+    if (info.repaired && (r == WAL_REPLAY_OK || r == WAL_REPLAY_TORN)) {
+        log_msg("%s: --repair-log: dropped %zu damaged bytes from offset %zu", path, info.dropped,
+                info.damaged_at);
+        rp->rc->repaired = true;
+    }
     switch (r) {
     case WAL_REPLAY_OK:
-        if (info.repaired) {
-            log_msg("%s: --repair-log: dropped %zu damaged bytes from offset %zu", path,
-                    info.dropped, info.damaged_at);
-            rp->rc->repaired = true;
-        }
         return 0;
     case WAL_REPLAY_TORN:
         return cut_tail(rp, info.torn_at, size);

@@ -1,0 +1,772 @@
+/* fuzz_wal_replay.c - libFuzzer harness for wal_replay_buffer(), the replay
+ * of one log file into the engine at start-up, and for the engine state it
+ * leaves behind.
+ *
+ * Input: one mode byte, then a log file's bytes.
+ *
+ *   bit 0  prepend a SEGMENT header (sequence 1, the snapshot flag as bit 3
+ *          says), so that mutations need not keep a valid header
+ *   bit 1  last: the file is the newest segment (its end may be torn)
+ *   bit 2  repair (--repair-log)
+ *   bit 3  snapshot: the file is a snapshot
+ *   bit 4  fix up every record's checksum first (walking the records by
+ *          their length fields), so mutations reach what lies behind it
+ *   bit 5  also fix up BATCH records' bytes/count to frame the records
+ *          that follow, up to the next BATCH or SEGMENT
+ *   bit 6  the expected sequence number is the one in the file's header
+ *          (bytes 28-35) rather than 1: the committed seeds are real files
+ *          of other numbers
+ *
+ * The file is replayed into a fresh engine; then it checks:
+ *   - the result: BAD_HEADER exactly when the first record is not this
+ *     file's SEGMENT header (but an all-zero newest segment is OK), and
+ *     then nothing was applied; TORN only when last && !snapshot; DAMAGED
+ *     never with repair; never NO_MEMORY; torn_at/damaged_at inside the
+ *     file, past the header; repaired only with repair (then OK, or TORN
+ *     after the damage), and dropped <= the file; a snapshot reports no
+ *     batch numbers; records <= what fits;
+ *   - the engine: counters equal what the heaps hold; every heap is ordered
+ *     and its jobs know their position and state; every job in the id map
+ *     is in exactly one heap of its own tube, in the state its slot says,
+ *     with ttr >= 1 and an id below next_id; tube reference counts equal
+ *     the jobs in the tube (+1 for default); the tube table, list and name
+ *     map agree; timers are armed exactly when a delayed job or a pause
+ *     end is due;
+ *   - idempotence: records are "set"s, so replaying the same bytes twice
+ *     into one engine gives the same result (code and info) both times,
+ *     and the same jobs - every field, tube, body, flag and extension -
+ *     the same tube pauses and the same history as replaying once;
+ *   - extensions and history: a job has an extension exactly when it is
+ *     flagged so; each key is in its tube's key map, held by its job, and
+ *     the maps hold nothing else; each tube's count of failed tasks equals
+ *     its buried jobs whose extension says failed; the history list and
+ *     map agree, within the retention count (HISTORY_MAX);
+ *   - the recovered state is usable, as the server uses it right after
+ *     start-up: engine_restore_done, beanstalk stats of every job and
+ *     tube, the HTTP API's JSON for every task, queue and finished task
+ *     (which must parse as JSON), history expiry, engine_tick, a new put
+ *     (whose id must be new and non-zero), a reserve-job and bury of it, a
+ *     cancel of it (which must land in the history), kick, then the checks
+ *     above again.
+ * Everything is freed at the end, so LeakSanitizer sees real leaks.
+ *
+ * With FUZZ_TRACE=1 in the environment it prints the mode, the result and
+ * what replay reports, and the jobs and tubes it recovered (to read a
+ * reproducer).
+ *
+ * Built by fuzz/run.sh with libFuzzer, or with fuzz/replay_main.c to
+ * replay a corpus without libFuzzer. */
+#include <inttypes.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <jansson.h>
+#include <zlib.h>
+
+#include "core/engine.h"
+#include "proto/bs_stats.h"
+#include "proto/http.h"
+#include "store/wal_internal.h"
+#include "util/buf.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+/* The wall clock of the checks after replay (Jan 2027); the seeds were
+ * written by a server running in 2026. */
+#define NOW (INT64_C(1800000000) * NS_PER_SEC)
+/* History retention during replay (the server's default age, a small
+ * count so that dropping the oldest happens). */
+#define HISTORY_MAX 8
+#define HISTORY_AGE (INT64_C(86400) * NS_PER_SEC)
+
+static const char *g_what = "";
+
+/* FUZZ_KNOWN=tag,tag... in the environment skips the checks of bugs already
+ * found and reported (so that a fuzzing run can look for others); make test
+ * never sets it, so their reproducers keep failing until they are fixed.
+ * Tags: pause (tube pauses across a double replay), times (stats of jobs
+ * and tubes with times near the int64 limits), ids (job ids near 2^64),
+ * bury-order (a burial order of INT64_MAX), json-flag (the JSON check of
+ * tasks an EXT record marks as JSON). */
+static bool known(const char *tag) {
+    const char *k = getenv("FUZZ_KNOWN");
+    size_t n = strlen(tag);
+    while (k && *k) {
+        if (strncmp(k, tag, n) == 0 && (k[n] == ',' || k[n] == '\0'))
+            return true;
+        k = strchr(k, ',');
+        if (k)
+            k++;
+    }
+    return false;
+}
+
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "fuzz_wal_replay: invariant failed at %s:%d (%s): %s\n", __FILE__,     \
+                    __LINE__, g_what, #cond);                                                      \
+            abort();                                                                               \
+        }                                                                                          \
+    } while (0)
+
+static uint32_t get32(const uint8_t *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+static uint64_t get64(const uint8_t *p) {
+    return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
+}
+static void set32(uint8_t *p, uint32_t v) {
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* ---- engine invariants ---- */
+
+static bool by_pri(const job_t *a, const job_t *b) {
+    return a->pri < b->pri || (a->pri == b->pri && a->id < b->id);
+}
+
+static bool by_deadline(const job_t *a, const job_t *b) {
+    return a->deadline < b->deadline || (a->deadline == b->deadline && a->id < b->id);
+}
+
+static void check_job(const engine_t *e, const job_t *j) {
+    CHECK(j->id > 0);
+    if (j->id >= e->next_id && !known("ids")) {
+        fprintf(stderr, "fuzz_wal_replay: job %" PRIu64 " is not below next_id %" PRIu64 "\n",
+                j->id, e->next_id);
+        CHECK(j->id < e->next_id);
+    }
+    CHECK(idmap_get(&e->jobs, j->id) == j);
+    CHECK(j->ttr >= 1);
+    CHECK(j->tube < e->tube_table_len && e->tube_table[j->tube] != NULL);
+    /* The extension: present exactly when flagged; its key held in the
+     * tube's key map by this job. */
+    const job_ext_t *x = u64map_get(&e->ext, j->id);
+    CHECK(job_flag(j, JOB_FLAG_EXT) == (x != NULL));
+    CHECK(engine_job_ext(e, j) == x);
+    if (x) {
+        CHECK((x->key == NULL) == (x->key_len == 0));
+        CHECK(x->key_len <= TUBE_NAME_MAX);
+        if (x->key)
+            CHECK(engine_key_holder(e->tube_table[j->tube], x->key, x->key_len) == j);
+    }
+}
+
+static void check_job_heap(const engine_t *e, const heap_t *hp, job_state_t st,
+                           bool (*less)(const job_t *, const job_t *), const tube_t *t) {
+    CHECK(hp->len <= hp->cap);
+    for (uint32_t i = 0; i < hp->len; i++) {
+        const job_t *j = hp->items[i];
+        check_job(e, j);
+        CHECK(job_state(j) == st);
+        CHECK(job_pos(j) == i);
+        CHECK(j->tube == t->index);
+        if (i)
+            CHECK(!less(j, hp->items[(i - 1) / 2]));
+    }
+}
+
+static void check_timer(const engine_t *e, const engine_timer_t *tm, int64_t want,
+                        const void *owner) {
+    CHECK(tm->owner == owner && tm->is_tube);
+    if (want == ENGINE_NEVER) {
+        CHECK(!tm->armed);
+        return;
+    }
+    CHECK(tm->armed);
+    CHECK(tm->at == want);
+    CHECK(tm->pos < e->timers.len && e->timers.items[tm->pos] == tm);
+}
+
+typedef struct visit {
+    const engine_t *e;
+    uint64_t jobs, bytes, exts;
+    uint64_t *per_tube, *keys, *failed;
+} visit_t;
+
+static bool visit_job(void *value, void *arg) {
+    visit_t *v = arg;
+    const job_t *j = value;
+    check_job(v->e, j);
+    const tube_t *t = v->e->tube_table[j->tube];
+    uint32_t pos = job_pos(j);
+    switch (job_state(j)) {
+    case JOB_READY:
+        CHECK(pos < t->ready.len && t->ready.items[pos] == j);
+        break;
+    case JOB_DELAYED:
+        CHECK(pos < t->delayed.len && t->delayed.items[pos] == j);
+        break;
+    case JOB_BURIED:
+        CHECK(pos < t->buried.len && t->buried.items[pos] == j);
+        break;
+    case JOB_RESERVED:
+        CHECK(!"a replayed job is reserved");
+        break;
+    }
+    v->jobs++;
+    v->bytes += j->size;
+    v->per_tube[j->tube]++;
+    const job_ext_t *x = engine_job_ext(v->e, j);
+    if (x) {
+        v->exts++;
+        v->keys[j->tube] += x->key != NULL;
+    }
+    v->failed[j->tube] += engine_job_failed(v->e, j);
+    return true;
+}
+
+/* No sessions exist while this runs. unused_ok: tubes nothing refers to
+ * (made by a PAUSE record) may exist until engine_restore_done. */
+static void check_engine(const engine_t *e, bool unused_ok) {
+    uint32_t n = e->tube_table_len;
+    CHECK(e->ntubes >= 1);
+    CHECK(e->tube_table_len <= e->tube_cap);
+    CHECK(e->ntubes + e->nfree == e->tube_table_len);
+    CHECK(e->tubes_by_name.count == e->ntubes);
+    CHECK(e->default_tube != NULL && engine_tube_find(e, "default", 7) == e->default_tube);
+    uint32_t live = 0;
+    for (uint32_t i = 0; i < n; i++)
+        if (e->tube_table[i]) {
+            live++;
+            CHECK(e->tube_table[i]->index == i);
+        }
+    CHECK(live == e->ntubes);
+    for (uint32_t k = 0; k < e->nfree; k++)
+        CHECK(e->free_slots[k] < n && e->tube_table[e->free_slots[k]] == NULL);
+
+    uint64_t ready = 0, delayed = 0, buried = 0, urgent = 0, armed = 0;
+    for (uint32_t i = 0; i < e->ntubes; i++) {
+        const tube_t *t = e->tube_list[i];
+        CHECK(t && t->list_pos == i);
+        CHECK(t->index < n && e->tube_table[t->index] == t);
+        CHECK(strlen(t->name) == t->name_len);
+        CHECK(engine_tube_name_valid(t->name, t->name_len));
+        CHECK(engine_tube_find(e, t->name, t->name_len) == t);
+        check_job_heap(e, &t->ready, JOB_READY, by_pri, t);
+        check_job_heap(e, &t->delayed, JOB_DELAYED, by_deadline, t);
+        check_job_heap(e, &t->buried, JOB_BURIED, by_deadline, t);
+        uint64_t u = 0;
+        for (uint32_t k = 0; k < t->ready.len; k++)
+            u += ((const job_t *)t->ready.items[k])->pri < URGENT_PRI;
+        CHECK(t->urgent == u);
+        urgent += u;
+        ready += t->ready.len;
+        delayed += t->delayed.len;
+        buried += t->buried.len;
+        CHECK(t->reserved == 0 && t->using == 0 && t->watching == 0 && t->waiting == 0);
+        CHECK(t->waiters.next == &t->waiters && t->waiters.prev == &t->waiters);
+        uint64_t want = (uint64_t)t->ready.len + t->delayed.len + t->buried.len +
+                        (t == e->default_tube);
+        if (t->refs != want) {
+            fprintf(stderr, "fuzz_wal_replay: tube '%s' refs %u, expected %" PRIu64 "\n",
+                    t->name, (unsigned)t->refs, want);
+            CHECK(t->refs == want);
+        }
+        if (!unused_ok)
+            CHECK(t->refs > 0);
+
+        int64_t at = ENGINE_NEVER;
+        if (t->delayed.len)
+            at = ((const job_t *)t->delayed.items[0])->deadline;
+        if (t->pause_ns > 0 && t->unpause_at < at)
+            at = t->unpause_at;
+        check_timer(e, &t->timer, at, t);
+        armed += at != ENGINE_NEVER;
+    }
+    CHECK(e->count.ready == ready);
+    CHECK(e->count.delayed == delayed);
+    CHECK(e->count.buried == buried);
+    CHECK(e->count.urgent == urgent);
+    CHECK(e->count.reserved == 0 && e->count.waiting == 0);
+    CHECK(e->jobs.count == ready + delayed + buried);
+
+    visit_t v = {.e = e,
+                 .per_tube = calloc(n ? n : 1, sizeof(uint64_t)),
+                 .keys = calloc(n ? n : 1, sizeof(uint64_t)),
+                 .failed = calloc(n ? n : 1, sizeof(uint64_t))};
+    CHECK(v.per_tube && v.keys && v.failed);
+    idmap_each(&e->jobs, visit_job, &v);
+    CHECK(v.jobs == e->jobs.count);
+    CHECK(v.bytes == e->count.job_bytes);
+    CHECK(v.exts == e->ext.count);
+    for (uint32_t i = 0; i < e->ntubes; i++) {
+        const tube_t *t = e->tube_list[i];
+        CHECK(v.per_tube[t->index] ==
+              (uint64_t)t->ready.len + t->delayed.len + t->buried.len);
+        /* Every key in the map belongs to a job of this tube (checked from
+         * the jobs' side above), so equal counts make the map exact. */
+        CHECK(t->keys.count == v.keys[t->index]);
+        if (t->failed != v.failed[t->index]) {
+            fprintf(stderr,
+                    "fuzz_wal_replay: tube '%s' counts %" PRIu64 " failed tasks, holds %" PRIu64
+                    "\n",
+                    t->name, t->failed, v.failed[t->index]);
+            CHECK(t->failed == v.failed[t->index]);
+        }
+    }
+    free(v.per_tube);
+    free(v.keys);
+    free(v.failed);
+
+    /* History: a list, oldest first, of what the map holds, within the
+     * retention count. */
+    CHECK(e->history.count <= e->history_max);
+    uint64_t nh = 0;
+    const task_history_t *last = NULL;
+    for (const task_history_t *h = e->history_oldest; h; h = h->newer) {
+        CHECK(++nh <= e->history.count);
+        CHECK(u64map_get(&e->history, h->id) == h);
+        CHECK(h->end >= TASK_DONE && h->end <= TASK_CANCELLED);
+        CHECK(engine_tube_name_valid(h->queue, h->queue_len) && h->queue[h->queue_len] == 0);
+        last = h;
+    }
+    CHECK(nh == e->history.count && e->history_newest == last);
+
+    CHECK(e->timers.len == armed);
+    for (uint32_t i = 0; i < e->timers.len; i++) {
+        const engine_timer_t *tm = e->timers.items[i];
+        CHECK(tm->armed && tm->pos == i);
+        if (i)
+            CHECK(tm->at >= ((const engine_timer_t *)e->timers.items[(i - 1) / 2])->at);
+    }
+}
+
+/* ---- comparing two engines ---- */
+
+typedef struct pair {
+    const engine_t *a, *b;
+    const char *what;
+} pair_t;
+
+static bool same_str(const char *a, const char *b) {
+    return (!a && !b) || (a && b && strcmp(a, b) == 0);
+}
+
+static bool same_ext(const job_ext_t *a, const job_ext_t *b) {
+    if (!a || !b)
+        return a == b;
+    return a->key_len == b->key_len && (!a->key || memcmp(a->key, b->key, a->key_len) == 0) &&
+           (a->key == NULL) == (b->key == NULL) && a->failed == b->failed &&
+           a->max_attempts == b->max_attempts && a->attempt_base == b->attempt_base &&
+           same_str(a->last_error, b->last_error);
+}
+
+static bool job_same(void *value, void *arg) {
+    const pair_t *pr = arg;
+    const job_t *x = value;
+    const job_t *y = engine_job_find(pr->b, x->id);
+    if (!y) {
+        fprintf(stderr, "fuzz_wal_replay: job %" PRIu64 " is missing after %s\n", x->id,
+                pr->what);
+        abort();
+    }
+    const tube_t *tx = engine_job_tube(pr->a, x), *ty = engine_job_tube(pr->b, y);
+    bool same = job_state(x) == job_state(y) && x->deadline == y->deadline &&
+                x->created == y->created && x->pri == y->pri && x->delay == y->delay &&
+                x->ttr == y->ttr && x->size == y->size && x->reserves == y->reserves &&
+                x->timeouts == y->timeouts && x->releases == y->releases &&
+                x->buries == y->buries && x->kicks == y->kicks &&
+                tx->name_len == ty->name_len && memcmp(tx->name, ty->name, tx->name_len) == 0 &&
+                memcmp(x->body, y->body, x->size) == 0 &&
+                job_flag(x, JOB_FLAG_JSON) == job_flag(y, JOB_FLAG_JSON) &&
+                same_ext(engine_job_ext(pr->a, x), engine_job_ext(pr->b, y));
+    if (!same) {
+        fprintf(stderr,
+                "fuzz_wal_replay: job %" PRIu64 " differs after %s: state %s/%s, tube %s/%s, "
+                "pri %u/%u, deadline %" PRId64 "/%" PRId64 "\n",
+                x->id, pr->what, job_state_name(job_state(x)), job_state_name(job_state(y)),
+                tx->name, ty->name, x->pri, y->pri, x->deadline, y->deadline);
+        abort();
+    }
+    return true;
+}
+
+/* Every job of a is in b with the same fields, tube and body; every tube
+ * of a is in b, paused alike. */
+static void same_jobs(const engine_t *a, const engine_t *b, const char *what) {
+    CHECK(a->jobs.count == b->jobs.count);
+    CHECK(a->count.job_bytes == b->count.job_bytes);
+    CHECK(a->next_id == b->next_id);
+    pair_t pr = {a, b, what};
+    idmap_each(&a->jobs, job_same, &pr);
+    for (uint32_t i = 0; i < a->ntubes; i++) {
+        const tube_t *ta = a->tube_list[i];
+        const tube_t *tb = engine_tube_find(b, ta->name, ta->name_len);
+        if (!tb) {
+            fprintf(stderr, "fuzz_wal_replay: tube '%s' is missing after %s\n", ta->name, what);
+            abort();
+        }
+        bool pa = ta->pause_ns > 0, pb = tb->pause_ns > 0;
+        if (known("pause"))
+            continue;
+        if (pa != pb || (pa && (ta->pause_ns != tb->pause_ns || ta->unpause_at != tb->unpause_at))) {
+            fprintf(stderr,
+                    "fuzz_wal_replay: tube '%s' is %s once but %s after %s (pause %" PRId64
+                    " until %" PRId64 " vs %" PRId64 " until %" PRId64 ")\n",
+                    ta->name, pa ? "paused" : "not paused", pb ? "paused" : "not paused", what,
+                    ta->pause_ns, ta->unpause_at, tb->pause_ns, tb->unpause_at);
+            abort();
+        }
+    }
+    CHECK(a->ntubes == b->ntubes);
+    CHECK(a->history.count == b->history.count);
+    for (const task_history_t *h = a->history_oldest; h; h = h->newer) {
+        const task_history_t *g = u64map_get(&b->history, h->id);
+        if (!g || g->created != h->created || g->finished != h->finished || g->pri != h->pri ||
+            g->ttr != h->ttr || g->attempts != h->attempts ||
+            g->max_attempts != h->max_attempts || g->end != h->end ||
+            strcmp(g->queue, h->queue) != 0 || !same_str(g->key, h->key) ||
+            !same_str(g->error, h->error)) {
+            fprintf(stderr, "fuzz_wal_replay: history of task %" PRIu64 " differs after %s\n",
+                    h->id, what);
+            abort();
+        }
+    }
+}
+
+/* ---- the recovered state in use ---- */
+
+static void notify(void *owner, session_event_t ev, const job_t *job) {
+    (void)owner;
+    (void)ev;
+    (void)job;
+}
+
+/* A time that NOW - t and t - NOW cannot overflow. */
+static bool sane_time(int64_t t) {
+    return t > NOW - (INT64_C(1) << 61) && t < NOW + (INT64_C(1) << 61);
+}
+
+/* b holds one JSON value. */
+static void check_json(const buf_t *b, const char *what) {
+    json_error_t err;
+    json_t *v = json_loadb(buf_head(b), b->len, JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL, &err);
+    if (!v) {
+        fprintf(stderr, "fuzz_wal_replay: %s renders as invalid JSON (%s): %.*s\n", what,
+                err.text, (int)(b->len > 300 ? 300 : b->len), buf_head(b));
+        abort();
+    }
+    json_decref(v);
+}
+
+static bool stats_job(void *value, void *arg) {
+    const engine_t *e = arg;
+    const job_t *j = value;
+    if (known("times") && (!sane_time(j->created) || !sane_time(j->deadline)))
+        return true;
+    buf_t y;
+    buf_init(&y);
+    CHECK(bs_format_job_stats(e, j, &y, NOW));
+    buf_reset(&y);
+    /* The task as the HTTP API shows it. */
+    CHECK(http_render_job(&y, e, j, true, NOW));
+    if (!known("json-flag") || !job_flag(j, JOB_FLAG_JSON))
+        check_json(&y, "a task");
+    buf_free(&y);
+    return true;
+}
+
+static bool max_id_of(void *value, void *arg) {
+    uint64_t *m = arg;
+    if (((const job_t *)value)->id > *m)
+        *m = ((const job_t *)value)->id;
+    return true;
+}
+
+static void use_engine(engine_t *e) {
+    g_what = "stats after replay";
+    idmap_each(&e->jobs, stats_job, e);
+    buf_t y;
+    buf_init(&y);
+    for (uint32_t i = 0; i < e->ntubes; i++) {
+        const tube_t *t = e->tube_list[i];
+        if (known("times") && !sane_time(t->unpause_at))
+            continue;
+        CHECK(bs_format_tube_stats(t, &y, NOW));
+        buf_reset(&y);
+        CHECK(http_render_queue(&y, e, t, NOW));
+        check_json(&y, "a queue");
+        buf_reset(&y);
+    }
+    CHECK(bs_format_tube_list(e, &y));
+    for (const task_history_t *h = e->history_oldest; h; h = h->newer) {
+        buf_reset(&y);
+        CHECK(http_render_history(&y, h));
+        check_json(&y, "a finished task");
+        if (!known("times") || sane_time(h->finished))
+            (void)engine_history_find(e, h->id, NOW);
+    }
+    buf_free(&y);
+    if (!known("times") || !e->history_oldest || sane_time(e->history_oldest->finished)) {
+        engine_expire_history(e, NOW);
+        check_engine(e, false);
+    }
+
+    g_what = "tick after replay";
+    engine_tick(e, NOW);
+    check_engine(e, false);
+
+    /* A put: its id must be new. */
+    g_what = "put after replay";
+    uint64_t max_id = 0;
+    idmap_each(&e->jobs, max_id_of, &max_id);
+    if (known("ids") && (max_id >= e->next_id || e->next_id >= UINT64_MAX - 1))
+        return;
+    if (known("bury-order") && e->bury_seq == INT64_MAX)
+        return;
+    tube_t *t = e->default_tube;
+    job_t *j = engine_job_new(e, t, 7, 0, 60, 3, NOW);
+    CHECK(j != NULL);
+    memcpy(j->body, "new", 3);
+    if (j->id == 0 || engine_job_find(e, j->id) != NULL) {
+        fprintf(stderr,
+                "fuzz_wal_replay: a put after replay got id %" PRIu64
+                ", which is 0 or already taken (next_id wrapped around)\n",
+                j->id);
+        abort();
+    }
+    uint64_t id = j->id;
+    engine_result_t r = engine_put(e, j, NOW);
+    CHECK(r == ENGINE_OK);
+    check_engine(e, false);
+
+    /* Reserve it and bury it: the newest burial comes last. */
+    g_what = "bury after replay";
+    session_t *s = engine_session_new(e, notify, NULL);
+    CHECK(s != NULL);
+    job_t *got = NULL;
+    CHECK(engine_reserve_job(e, s, id, NOW, &got) == ENGINE_OK && got && got->id == id);
+    CHECK(engine_bury(e, s, id, 9, NOW) == ENGINE_OK);
+    CHECK(job_state(got) == JOB_BURIED);
+    for (uint32_t k = 0; k < t->buried.len; k++) {
+        const job_t *b = t->buried.items[k];
+        CHECK(b == got || b->deadline < got->deadline);
+    }
+    engine_session_free(e, s, NOW);
+    check_engine(e, false);
+
+    /* Cancel it: it ends in the history. */
+    g_what = "cancel after replay";
+    const task_history_t *h = NULL;
+    CHECK(engine_cancel(e, id, NOW, &h) == ENGINE_OK && h && h->id == id &&
+          h->end == TASK_CANCELLED);
+    check_engine(e, false);
+
+    g_what = "kick after replay";
+    for (uint32_t i = 0; i < e->ntubes; i++)
+        engine_kick(e, e->tube_list[i], 2, NOW);
+    check_engine(e, false);
+}
+
+/* ---- fix-ups (mode bits) ---- */
+
+static uint32_t rec_crc(const uint8_t *p, uint32_t len) {
+    uLong c = crc32(0L, Z_NULL, 0);
+    c = crc32(c, p, 4);
+    c = crc32(c, p + 8, len - 8);
+    return (uint32_t)c;
+}
+
+static void fix_records(uint8_t *p, size_t n, bool frames) {
+    size_t off = 0;
+    while (n - off >= WAL_HEADER_SIZE) {
+        uint32_t len = get32(p + off);
+        if (len < WAL_HEADER_SIZE || len > n - off)
+            break;
+        if (frames && p[off + 8] == WAL_BATCH && len == WAL_BATCH_SIZE) {
+            size_t q = off + len;
+            uint32_t count = 0;
+            while (n - q >= WAL_HEADER_SIZE) {
+                uint32_t l = get32(p + q);
+                if (l < WAL_HEADER_SIZE || l > n - q || p[q + 8] == WAL_BATCH ||
+                    p[q + 8] == WAL_SEGMENT)
+                    break;
+                q += l;
+                count++;
+            }
+            set32(p + off + 28, (uint32_t)(q - off - len));
+            set32(p + off + 32, count);
+        }
+        set32(p + off + 4, rec_crc(p + off, len));
+        off += len;
+    }
+}
+
+/* ---- one input ---- */
+
+static const char *result_name(wal_replay_result_t r) {
+    switch (r) {
+    case WAL_REPLAY_OK:
+        return "OK";
+    case WAL_REPLAY_TORN:
+        return "TORN";
+    case WAL_REPLAY_DAMAGED:
+        return "DAMAGED";
+    case WAL_REPLAY_BAD_HEADER:
+        return "BAD_HEADER";
+    case WAL_REPLAY_NO_MEMORY:
+        return "NO_MEMORY";
+    }
+    return "?";
+}
+
+static bool trace_job(void *value, void *arg) {
+    const engine_t *e = arg;
+    const job_t *j = value;
+    fprintf(stderr,
+            "  job %" PRIu64 " tube %s %s pri %u delay %u ttr %u deadline %" PRId64
+            " created %" PRId64 " size %u\n",
+            j->id, engine_job_tube(e, j)->name, job_state_name(job_state(j)), j->pri, j->delay,
+            j->ttr, j->deadline, j->created, j->size);
+    return true;
+}
+
+static void trace(const engine_t *e, uint8_t mode, uint64_t seq, size_t n,
+                  wal_replay_result_t r, const wal_replay_info_t *i) {
+    fprintf(stderr,
+            "mode 0x%02x (%s%s%s%s%s%s), %zu bytes, seq %" PRIu64 ": %s; records %" PRIu64
+            ", last_batch %" PRIu64 ", torn_at %zu, damaged_at %zu, dropped %zu%s%s\n",
+            mode, mode & 1 ? "header " : "", mode & 2 ? "last " : "", mode & 4 ? "repair " : "",
+            mode & 8 ? "snapshot " : "", mode & 16 ? "fix-crc " : "",
+            mode & 32 ? "fix-frames " : "", n, seq, result_name(r), i->records, i->last_batch,
+            i->torn_at, i->damaged_at, i->dropped, i->repaired ? ", repaired" : "",
+            i->snapshot_complete ? ", snapshot complete" : "");
+    fprintf(stderr, "  next_id %" PRIu64 ", %" PRIu64 " jobs, %u tubes\n", e->next_id,
+            e->jobs.count, e->ntubes);
+    idmap_each(&e->jobs, trace_job, (void *)e);
+    for (uint32_t k = 0; k < e->ntubes; k++) {
+        const tube_t *t = e->tube_list[k];
+        fprintf(stderr, "  tube %s refs %u pause %" PRId64 " until %" PRId64 "\n", t->name,
+                t->refs, t->pause_ns, t->unpause_at);
+    }
+}
+
+static bool all_zero(const uint8_t *p, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (p[i])
+            return false;
+    return true;
+}
+
+static bool same_info(const wal_replay_info_t *a, const wal_replay_info_t *b) {
+    return a->last_batch == b->last_batch && a->records == b->records &&
+           a->torn_at == b->torn_at && a->damaged_at == b->damaged_at &&
+           a->dropped == b->dropped && a->repaired == b->repaired &&
+           a->snapshot_complete == b->snapshot_complete && a->covers == b->covers;
+}
+
+static void check_result(const uint8_t *p, size_t size, uint64_t seq, bool snapshot, bool last,
+                         bool repair, wal_replay_result_t r, const wal_replay_info_t *info,
+                         const engine_t *e) {
+    CHECK(r == WAL_REPLAY_OK || r == WAL_REPLAY_TORN || r == WAL_REPLAY_DAMAGED ||
+          r == WAL_REPLAY_BAD_HEADER);
+    wal_rec_t h;
+    bool header_ok = wal_decode(p, size, &h) == WAL_OK && h.type == WAL_SEGMENT &&
+                     h.u.segment.seq == seq &&
+                     ((h.u.segment.flags & WAL_SEGMENT_SNAPSHOT) != 0) == snapshot;
+    if (!header_ok) {
+        CHECK(r == WAL_REPLAY_BAD_HEADER || (r == WAL_REPLAY_OK && last && all_zero(p, size)));
+        CHECK(info->records == 0 && e->jobs.count == 0);
+        return;
+    }
+    CHECK(r != WAL_REPLAY_BAD_HEADER);
+    if (r == WAL_REPLAY_TORN) {
+        CHECK(last && !snapshot);
+        CHECK(info->torn_at >= WAL_SEGMENT_SIZE && info->torn_at < size);
+    } else {
+        CHECK(info->torn_at == 0);
+    }
+    if (r == WAL_REPLAY_DAMAGED) {
+        CHECK(!repair);
+        CHECK(info->damaged_at >= WAL_SEGMENT_SIZE && info->damaged_at < size);
+    }
+    if (info->repaired) {
+        /* Damage skipped, then maybe a torn tail after it. */
+        CHECK(repair && (r == WAL_REPLAY_OK || r == WAL_REPLAY_TORN));
+        CHECK(info->damaged_at >= WAL_SEGMENT_SIZE && info->damaged_at < size);
+        CHECK(info->dropped > 0 && info->dropped <= size - info->damaged_at);
+        if (r == WAL_REPLAY_TORN)
+            CHECK(info->damaged_at < info->torn_at &&
+                  info->dropped <= info->torn_at - info->damaged_at);
+    } else {
+        CHECK(info->dropped == 0);
+        if (r != WAL_REPLAY_DAMAGED)
+            CHECK(info->damaged_at == 0);
+    }
+    if (snapshot)
+        CHECK(info->last_batch == 0);
+    CHECK(info->records <= (size - WAL_SEGMENT_SIZE) / WAL_HEADER_SIZE);
+    if (info->snapshot_complete)
+        CHECK(info->records >= 1);
+}
+
+static engine_t *new_engine(void) {
+    engine_t *e = engine_new();
+    CHECK(e != NULL);
+    engine_set_history(e, HISTORY_MAX, HISTORY_AGE);
+    return e;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    if (size == 0)
+        return 0;
+    uint8_t mode = data[0];
+    bool header = mode & 1, last = mode & 2, repair = mode & 4, snapshot = mode & 8;
+    size_t hlen = header ? WAL_SEGMENT_SIZE : 0;
+    size_t n = hlen + size - 1;
+    /* An exact-size copy: a read past the end is caught. */
+    uint8_t *p = malloc(n ? n : 1);
+    CHECK(p != NULL);
+    if (header) {
+        buf_t b;
+        buf_init(&b);
+        CHECK(wal_put_segment(&b, 1, snapshot ? WAL_SEGMENT_SNAPSHOT : 0));
+        memcpy(p, buf_head(&b), hlen);
+        buf_free(&b);
+    }
+    memcpy(p + hlen, data + 1, size - 1);
+    if (mode & 0x30)
+        fix_records(p, n, (mode & 0x20) != 0);
+    uint64_t seq = (mode & 0x40) && n >= WAL_SEGMENT_SIZE ? get64(p + 28) : 1;
+
+    /* Once. */
+    g_what = "replay";
+    engine_t *e1 = new_engine();
+    wal_replay_info_t i1;
+    wal_replay_result_t r1 = wal_replay_buffer(p, n, seq, snapshot, last, repair, e1, &i1);
+    if (getenv("FUZZ_TRACE"))
+        trace(e1, mode, seq, n, r1, &i1);
+    check_result(p, n, seq, snapshot, last, repair, r1, &i1, e1);
+    check_engine(e1, true);
+
+    /* Twice, into one engine. */
+    g_what = "replay twice";
+    engine_t *e2 = new_engine();
+    wal_replay_info_t i2a, i2b;
+    wal_replay_result_t r2a = wal_replay_buffer(p, n, seq, snapshot, last, repair, e2, &i2a);
+    wal_replay_result_t r2b = wal_replay_buffer(p, n, seq, snapshot, last, repair, e2, &i2b);
+    CHECK(r2a == r1 && r2b == r1);
+    CHECK(same_info(&i1, &i2a) && same_info(&i1, &i2b));
+    check_engine(e2, true);
+    same_jobs(e1, e2, "replaying the file twice");
+    same_jobs(e2, e1, "replaying the file once");
+
+    /* As recovery ends, and as the server then uses it. */
+    g_what = "restore done";
+    engine_restore_done(e1);
+    check_engine(e1, false);
+    engine_restore_done(e2);
+    same_jobs(e1, e2, "replaying the file twice");
+    same_jobs(e2, e1, "replaying the file once");
+    use_engine(e1);
+
+    engine_free(e1);
+    engine_free(e2);
+    free(p);
+    g_what = "";
+    return 0;
+}
