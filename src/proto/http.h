@@ -65,6 +65,7 @@ typedef struct http_server {
     uint64_t total_conns, requests;
     http_conn_t *streams; /* connections following /v1/events */
     buf_t scratch;        /* reused for bodies of answers */
+    buf_t event_line;     /* reused for event lines (events fire mid-answer) */
     char date[40];        /* cached Date header */
     int64_t date_sec;
 } http_server_t;

@@ -15,6 +15,7 @@
 #include "proto/http.h"
 #include "util/base64.h"
 #include "util/json_out.h"
+#include "util/json_scan.h"
 
 #define DEFAULT_PRIORITY 1024
 #define DEFAULT_TTR 60
@@ -164,7 +165,10 @@ static json_t *body_object(http_conn_t *c, const http_request_t *r, bool allow_e
     if (r->body_len == 0 && allow_empty)
         return json_object();
     json_error_t err;
-    json_t *v = json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES, &err);
+    /* Numbers as doubles: jansson would refuse integers beyond 64 bits,
+     * which a payload may hold (its own text is what gets stored). */
+    json_t *v = json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES | JSON_DECODE_INT_AS_REAL,
+                           &err);
     if (!v) {
         http_error(c, 400, "invalid_json", "the body is not valid JSON: %s (line %d, column %d)",
                    err.text, err.line, err.column);
@@ -205,11 +209,11 @@ static bool get_uint(json_t *o, const char *name, uint64_t min, uint64_t max, ui
     json_t *v = json_object_get(o, name);
     if (!v)
         return true;
-    if (!json_is_integer(v) || json_integer_value(v) < 0 ||
-        (uint64_t)json_integer_value(v) < min || (uint64_t)json_integer_value(v) > max)
-        return fail(fe, 400, "invalid_field", where, "%s must be an integer from %" PRIu64 " to %" PRIu64,
-                    name, min, max);
-    *out = (uint64_t)json_integer_value(v);
+    double d = json_is_number(v) ? json_number_value(v) : -1;
+    if (d != floor(d) || d < (double)min || d > (double)max)
+        return fail(fe, 400, "invalid_field", where,
+                    "%s must be an integer from %" PRIu64 " to %" PRIu64, name, min, max);
+    *out = (uint64_t)d;
     return true;
 }
 
@@ -236,8 +240,9 @@ static bool known_field(const char *k) {
     return false;
 }
 
-static bool parse_task(http_server_t *srv, json_t *o, const char *where, int64_t now,
-                       task_spec_t *t, field_error_t *fe) {
+/* raw: the payload's own text in the request, when it could be found. */
+static bool parse_task(http_server_t *srv, json_t *o, json_span_t raw_payload, const char *where,
+                       int64_t now, task_spec_t *t, field_error_t *fe) {
     if (!json_is_object(o))
         return fail(fe, 400, "invalid_field", where, "a task must be a JSON object");
     const char *k;
@@ -255,11 +260,16 @@ static bool parse_task(http_server_t *srv, json_t *o, const char *where, int64_t
         return fail(fe, 400, payload ? "invalid_field" : "missing_field", where,
                     "give exactly one of payload (any JSON) and payload_base64 (bytes)");
     if (payload) {
-        char *text = json_dumps(payload, JSON_COMPACT | JSON_ENCODE_ANY);
-        if (!text)
-            return fail(fe, 500, "internal", where, "out of memory encoding the payload");
-        bool ok = buf_append(&t->body, text, strlen(text));
-        free(text);
+        /* The client's own text, compacted; printing the parsed value again
+         * would change numbers. */
+        bool ok;
+        if (raw_payload.p) {
+            ok = json_compact(&t->body, raw_payload.p, raw_payload.len);
+        } else {
+            char *text = json_dumps(payload, JSON_COMPACT | JSON_ENCODE_ANY);
+            ok = text && buf_puts(&t->body, text);
+            free(text);
+        }
         if (!ok)
             return fail(fe, 500, "internal", where, "out of memory");
         t->json = true;
@@ -303,15 +313,18 @@ static bool parse_task(http_server_t *srv, json_t *o, const char *where, int64_t
                             "run_at must be an RFC 3339 time such as \"2026-11-22T14:45:00Z\" "
                             "or Unix seconds");
         } else if (json_is_number(run_at) && json_number_value(run_at) >= 0 &&
-                   json_number_value(run_at) < 1e12) {
+                   json_number_value(run_at) < 7.2e9) { /* before the year 2198 */
             at = (int64_t)(json_number_value(run_at) * (double)NS_PER_SEC);
         } else {
             return fail(fe, 400, "invalid_field", where,
                         "run_at must be an RFC 3339 time such as \"2026-11-22T14:45:00Z\" or "
                         "Unix seconds");
         }
-        /* A time in the past means now; 1 ns keeps it distinct from "no
-         * run_at" (which would fall back to the delay). */
+        if (at > now + (int64_t)UINT32_MAX * NS_PER_SEC)
+            return fail(fe, 400, "invalid_field", where,
+                        "run_at is more than 4294967295 seconds (136 years) away");
+        /* A time in the past means now (which also keeps it distinct from
+         * "no run_at", 0, which would fall back to the delay). */
         t->run_at = at > now ? at : now;
         secs = at > now ? (double)(at - now) / (double)NS_PER_SEC : 0;
     }
@@ -320,9 +333,10 @@ static bool parse_task(http_server_t *srv, json_t *o, const char *where, int64_t
     json_t *key = json_object_get(o, "key");
     if (key) {
         if (!json_is_string(key) || json_string_length(key) < 1 ||
-            json_string_length(key) > TUBE_NAME_MAX)
-            return fail(fe, 400, "invalid_field", where, "key must be a string of 1 to %d bytes",
-                        TUBE_NAME_MAX);
+            json_string_length(key) > TUBE_NAME_MAX ||
+            memchr(json_string_value(key), '\0', json_string_length(key)))
+            return fail(fe, 400, "invalid_field", where,
+                        "key must be a string of 1 to %d bytes, without NUL", TUBE_NAME_MAX);
         t->key = json_string_value(key);
         t->key_len = json_string_length(key);
     }
@@ -412,7 +426,9 @@ static void handle_enqueue(http_conn_t *c, const http_request_t *r, const route_
     task_spec_t ts = {0};
     buf_init(&ts.body);
     field_error_t fe;
-    if (!parse_task(c->srv, o, "", r->now, &ts, &fe)) {
+    json_span_t raw = {0};
+    json_scan_member(r->body, r->body_len, "payload", &raw);
+    if (!parse_task(c->srv, o, raw, "", r->now, &ts, &fe)) {
         http_error(c, fe.status, fe.code, "%s", fe.msg);
     } else if (admit(c, ts.body.len + 512)) {
         tube_t *t = engine_tube_get(c->srv->engine, rt->seg[2], rt->len[2]);
@@ -456,7 +472,10 @@ static void handle_batch(http_conn_t *c, const http_request_t *r, const route_t 
     }
     size_t n = json_array_size(tasks);
     task_spec_t *specs = calloc(n, sizeof *specs);
-    if (!specs) {
+    json_span_t *raws = calloc(n, sizeof *raws);
+    if (!specs || !raws) {
+        free(specs);
+        free(raws);
         http_error(c, 500, "internal", "out of memory");
         json_decref(o);
         return;
@@ -464,12 +483,14 @@ static void handle_batch(http_conn_t *c, const http_request_t *r, const route_t 
     field_error_t fe;
     size_t bytes = 0, parsed = 0;
     bool ok = true;
+    if (!json_scan_each(r->body, r->body_len, "tasks", "payload", raws, n))
+        memset(raws, 0, n * sizeof *raws); /* fall back to printing the values */
     for (size_t i = 0; ok && i < n; i++) {
         char where[32];
         snprintf(where, sizeof where, "tasks[%zu]: ", i);
         buf_init(&specs[i].body);
         parsed = i + 1;
-        ok = parse_task(c->srv, json_array_get(tasks, i), where, r->now, &specs[i], &fe);
+        ok = parse_task(c->srv, json_array_get(tasks, i), raws[i], where, r->now, &specs[i], &fe);
         bytes += specs[i].body.len + 512;
     }
     if (!ok) {
@@ -490,6 +511,7 @@ static void handle_batch(http_conn_t *c, const http_request_t *r, const route_t 
     for (size_t i = 0; i < parsed; i++)
         spec_free(&specs[i]);
     free(specs);
+    free(raws);
     json_decref(o);
 }
 
@@ -525,13 +547,9 @@ static void handle_get_task(http_conn_t *c, const http_request_t *r, const route
 static void cancel_answer(http_conn_t *c, engine_result_t res, uint64_t id,
                           const task_history_t *h) {
     switch (res) {
-    case ENGINE_OK: {
-        buf_t *b = scratch(c);
-        bool ok = h ? http_render_history(b, h)
-                    : buf_appendf(b, "{\"id\":%" PRIu64 ",\"state\":\"cancelled\"}", id);
-        respond_scratch(c, 200, ok, NULL);
+    case ENGINE_OK:
+        respond_scratch(c, 200, h && http_render_history(scratch(c), h), NULL);
         break;
-    }
     case ENGINE_RUNNING:
         http_error(c, 409, "task_running",
                    "task %" PRIu64 " is reserved by a worker: delete or release it from the worker, "
@@ -623,7 +641,7 @@ static void handle_pause(http_conn_t *c, const http_request_t *r, const route_t 
         if (strcmp(k, "seconds") != 0)
             ok = fail(&fe, 400, "unknown_field", "", "unknown field '%s' (known: seconds)", k);
     }
-    ok = ok && get_uint(o, "seconds", 0, UINT32_MAX, &secs, "", &fe);
+    ok = ok && get_uint(o, "seconds", 1, UINT32_MAX, &secs, "", &fe);
     json_decref(o);
     if (!ok) {
         http_error(c, fe.status, fe.code, "%s", fe.msg);
@@ -736,28 +754,35 @@ static void handle_list(http_conn_t *c, const http_request_t *r, const route_t *
     bool with_payload = pay && plen == 1 && pay[0] == '1';
     const char *state = query_get(r, "state", &len);
     listing_t l = {.e = c->srv->engine, .t = t, .after = after};
-    const heap_t *h = NULL;
-    bool reserved = false;
-    if (state && len == 5 && memcmp(state, "ready", 5) == 0)
-        h = &t->ready;
-    else if (state && len == 7 && memcmp(state, "delayed", 7) == 0)
-        h = &t->delayed;
-    else if (state && len == 6 && memcmp(state, "buried", 6) == 0)
-        h = &t->buried, l.buried_only = true;
-    else if (state && len == 6 && memcmp(state, "failed", 6) == 0)
-        h = &t->buried, l.failed_only = true;
-    else if (state && len == 8 && memcmp(state, "reserved", 8) == 0)
-        reserved = true;
-    else {
-        http_error(c, 400, "invalid_field",
-                   "state must be one of ready, delayed, reserved, buried, failed");
-        return;
+    /* Which containers to look in; no state means all of them. */
+    bool all = !state;
+    bool ready = all, delayed = all, buried = all, reserved = all;
+    if (!all) {
+        if (len == 5 && memcmp(state, "ready", 5) == 0) {
+            ready = true;
+        } else if (len == 7 && memcmp(state, "delayed", 7) == 0) {
+            delayed = true;
+        } else if (len == 6 && memcmp(state, "buried", 6) == 0) {
+            buried = l.buried_only = true;
+        } else if (len == 6 && memcmp(state, "failed", 6) == 0) {
+            buried = l.failed_only = true;
+        } else if (len == 8 && memcmp(state, "reserved", 8) == 0) {
+            reserved = true;
+        } else {
+            http_error(c, 400, "invalid_field",
+                       "state must be one of ready, delayed, reserved, buried, failed (or absent: "
+                       "all)");
+            return;
+        }
     }
     bool ok = true;
     if (reserved)
         idmap_each(&c->srv->engine->jobs, add_reserved, &l);
-    for (uint32_t i = 0; ok && h && i < h->len; i++)
-        ok = listing_add(&l, h->items[i]);
+    const heap_t *heaps[3] = {ready ? &t->ready : NULL, delayed ? &t->delayed : NULL,
+                              buried ? &t->buried : NULL};
+    for (int k = 0; k < 3; k++)
+        for (uint32_t i = 0; ok && heaps[k] && i < heaps[k]->len; i++)
+            ok = listing_add(&l, heaps[k]->items[i]);
     if (l.n > 1)
         qsort(l.jobs, l.n, sizeof *l.jobs, by_id);
     size_t shown = l.n < limit ? l.n : (size_t)limit;

@@ -299,9 +299,11 @@ void http_server_init(http_server_t *srv, engine_t *engine) {
     srv->out_limit = HTTP_STREAM_OUT_MAX;
     srv->version = "";
     buf_init(&srv->scratch);
+    buf_init(&srv->event_line);
 }
 
 void http_server_free(http_server_t *srv) {
     buf_free(&srv->scratch);
+    buf_free(&srv->event_line);
     free(srv->token);
 }

@@ -94,7 +94,9 @@ void http_events_observe(void *ctx, engine_event_t ev, uint64_t id, const tube_t
     http_server_t *srv = ctx;
     if (!srv->streams)
         return;
-    buf_t *line = &srv->scratch;
+    /* Not srv->scratch: events fire in the middle of an answer being
+     * written there (an enqueue reports "enqueued"). */
+    buf_t *line = &srv->event_line;
     buf_reset(line);
     if (!buf_puts(line, "{\"time\":") || !json_out_time(line, now) ||
         !buf_appendf(line, ",\"event\":\"%s\",\"task\":%" PRIu64 ",\"queue\":", event_name(ev), id) ||

@@ -3,6 +3,8 @@
  * Written by hand into a buffer: a task's JSON payload is stored as JSON
  * text and is copied as it is. */
 #include <inttypes.h>
+#include <jansson.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "proto/http.h"
@@ -15,6 +17,14 @@ static bool field(buf_t *b, const char *name) {
 
 static bool str_or_null(buf_t *b, const char *s, size_t len) {
     return s ? json_out_str(b, s, len) : buf_puts(b, "null");
+}
+
+/* Is this JSON text? A body flagged JSON came from a parsed payload, but
+ * the answer must be valid JSON even if a log file said so wrongly. */
+static bool json_text_valid(const char *p, size_t n) {
+    json_t *v = json_loadb(p, n, JSON_DECODE_ANY | JSON_DECODE_INT_AS_REAL | JSON_ALLOW_NUL, NULL);
+    json_decref(v);
+    return v != NULL;
 }
 
 static const char *live_state(const engine_t *e, const job_t *j) {
@@ -56,7 +66,7 @@ bool http_render_job(buf_t *b, const engine_t *e, const job_t *j, bool with_payl
     ok = ok && buf_puts(b, ",\"finished_at\":null") && field(b, "last_error") &&
          str_or_null(b, x ? x->last_error : NULL, x && x->last_error ? strlen(x->last_error) : 0);
     if (ok && with_payload) {
-        if (job_flag(j, JOB_FLAG_JSON))
+        if (job_flag(j, JOB_FLAG_JSON) && json_text_valid(j->body, j->size))
             ok = field(b, "payload") && buf_append(b, j->body, j->size);
         else
             ok = buf_puts(b, ",\"payload_base64\":\"") && base64_encode(b, j->body, j->size) &&
@@ -82,17 +92,20 @@ bool http_render_history(buf_t *b, const task_history_t *h) {
 bool http_render_queue(buf_t *b, const engine_t *e, const tube_t *t, int64_t now) {
     (void)e;
     bool paused = t->pause_ns > 0 && t->unpause_at > now;
+    /* A pause of the longest length is a pause "until resumed". */
+    bool forever = paused && t->pause_ns >= (int64_t)UINT32_MAX * NS_PER_SEC;
+    char left[24];
+    snprintf(left, sizeof left, "%" PRId64,
+             paused ? (t->unpause_at - now + NS_PER_SEC - 1) / NS_PER_SEC : 0);
     return buf_puts(b, "{\"name\":") && json_out_str(b, t->name, t->name_len) &&
            buf_appendf(b,
                        ",\"ready\":%" PRIu32 ",\"delayed\":%" PRIu32 ",\"reserved\":%" PRIu64
                        ",\"buried\":%" PRIu64 ",\"failed\":%" PRIu64 ",\"urgent\":%" PRIu64
                        ",\"workers_waiting\":%" PRIu32 ",\"total_enqueued\":%" PRIu64
-                       ",\"total_done\":%" PRIu64 ",\"paused\":%s,\"pause_seconds_left\":%" PRId64
+                       ",\"total_done\":%" PRIu64 ",\"paused\":%s,\"pause_seconds_left\":%s"
                        ",\"enqueued_per_second\":%.2f,\"done_per_second\":%.2f}",
                        t->ready.len, t->delayed.len, t->reserved, t->buried.len - t->failed,
                        t->failed, t->urgent, t->waiting, t->total_jobs, t->done_total,
-                       paused ? "true" : "false",
-                       paused ? (t->unpause_at - now + NS_PER_SEC - 1) / NS_PER_SEC : 0,
-                       t->enqueued_rate,
+                       paused ? "true" : "false", forever ? "null" : left, t->enqueued_rate,
                        t->done_rate);
 }

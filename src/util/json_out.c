@@ -129,7 +129,9 @@ bool json_parse_time(const char *s, size_t len, int64_t *ns) {
         !digits(s + 8, 2, &d) || !digits(s + 11, 2, &h) || !digits(s + 14, 2, &mi) ||
         !digits(s + 17, 2, &sec))
         return false;
-    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 60)
+    /* 1970 to 2199: nanoseconds since the epoch stay well inside 64 bits. */
+    if (y < 1970 || y > 2199 || mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 ||
+        sec > 60)
         return false;
     size_t i = 19;
     int64_t frac = 0, scale = 1000000000;

@@ -21,7 +21,7 @@ bool json_out_time(buf_t *b, int64_t ns);
 /* RFC 3339 text of ns (no quotes) into out (at least 32 bytes). */
 void json_format_time(char *out, size_t outlen, int64_t ns);
 /* Parse an RFC 3339 time ("2026-11-22T14:45:00Z", fractions and offsets
- * allowed) into ns since the epoch. */
+ * allowed; years 1970 to 2199) into ns since the epoch. */
 bool json_parse_time(const char *s, size_t len, int64_t *ns);
 
 #endif
