@@ -109,8 +109,10 @@ pytest: deps-test $(BUILD)/asan/deferd $(BUILD)/deferd $(BUILD)/asan/deferctl
 	DEFERD=$(abspath $(BUILD))/asan/deferd DEFERD_RELEASE=$(abspath $(BUILD))/deferd \
 	    DEFERCTL=$(abspath $(BUILD))/asan/deferctl $(PYTHON) -m pytest -q tests/py
 
+# pheanstalk against deferd, then our own PHP client.
 phptest: deps-test $(BUILD)/asan/deferd
 	DEFERD=$(abspath $(BUILD))/asan/deferd phpunit --colors=never tests/php
+	DEFERD=$(abspath $(BUILD))/asan/deferd phpunit --colors=never -c clients/php/phpunit.xml
 
 bench: deps-bench $(BUILD)/deferd $(BUILD)/bsload
 	DEFERD=$(abspath $(BUILD))/deferd BSLOAD=$(abspath $(BUILD))/bsload bench/run.sh
