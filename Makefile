@@ -42,6 +42,8 @@ REL_OBJ := $(patsubst %.c,$(BUILD)/release/%.o,$(LIB_SRC))
 ASAN_OBJ := $(patsubst %.c,$(BUILD)/asan/%.o,$(LIB_SRC))
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/asan/tests/%,$(UNIT_SRC))
 FUZZ_NAMES := $(FUZZ_SRC:fuzz/%.c=%)
+# Code the harnesses share (every fuzz/*.c that is not a harness).
+FUZZ_COMMON := $(filter-out $(FUZZ_SRC) fuzz/replay_main.c,$(wildcard fuzz/*.c))
 FUZZ_REPLAY := $(FUZZ_NAMES:%=$(BUILD)/asan/fuzz/replay_%)
 
 .PHONY: all run test unit fuzzreplay pytest phptest bench fuzz clean deps-build deps-test \
@@ -84,9 +86,9 @@ $(BUILD)/asan/tests/%: tests/unit/%.c $(ASAN_OBJ)
 
 # A fuzz harness with a plain main(): replays the committed corpus (seeds
 # and past crashes) under the sanitizers, without clang or libFuzzer.
-$(BUILD)/asan/fuzz/replay_%: fuzz/%.c fuzz/replay_main.c $(ASAN_OBJ)
+$(BUILD)/asan/fuzz/replay_%: fuzz/%.c fuzz/replay_main.c $(FUZZ_COMMON) $(ASAN_OBJ)
 	@mkdir -p $(dir $@)
-	$(CC) $(ASAN_CFLAGS) fuzz/replay_main.c $< $(ASAN_OBJ) -o $@ $(LIBS)
+	$(CC) $(ASAN_CFLAGS) -Ifuzz fuzz/replay_main.c $< $(FUZZ_COMMON) $(ASAN_OBJ) -o $@ $(LIBS)
 
 $(BUILD)/bsload: bench/bsload.c
 	$(CC) -std=c11 -D_GNU_SOURCE $(WARN) -O2 -g $< -o $@ -lm -lpthread

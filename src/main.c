@@ -524,6 +524,8 @@ int main(int argc, char **argv) {
     uv_signal_start(&d.sig_term, on_stop_signal, SIGTERM);
     uv_signal_start(&d.sig_int, on_stop_signal, SIGINT);
     uv_signal_start(&d.sig_usr1, on_drain_signal, SIGUSR1);
+    /* Rates count from now: tasks enqueued before the first tick count. */
+    engine_update_rates(d.engine, clock_now_ns());
     uv_timer_init(d.loop, &d.housekeeping);
     d.housekeeping.data = &d;
     uv_timer_start(&d.housekeeping, on_housekeeping, HOUSEKEEPING_MS, HOUSEKEEPING_MS);

@@ -65,7 +65,9 @@ static bool keep_alive(http_conn_t *c) {
 
 void http_respond(http_conn_t *c, int status, const char *type, const buf_t *body,
                   const char *extra_headers) {
-    bool ka = keep_alive(c) && status != 413;
+    /* A request refused half-read (c->reject) leaves the stream out of
+     * step: close. Any other answer, errors included, keeps it alive. */
+    bool ka = keep_alive(c) && !c->reject;
     bool ok = buf_appendf(c->out,
                           "HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Type: %s\r\nContent-Length: "
                           "%zu\r\n%s%s\r\n",
