@@ -237,26 +237,27 @@ static wal_decode_result_t spec_decode(const uint8_t *p, size_t n, wal_rec_t *r)
         r->u.snapshot_end.records = get64(q + 8);
         return WAL_OK;
     case 9: {
-        /* 12 id, 20 max_attempts, 24 attempt_base, 28 flags, 29 k, 31 key,
-         * 31+k e, 33+k error. */
-        if (len < 33)
+        /* 12 id, 20 max_attempts, 24 attempt_base, 28 flags, 29 failed_at,
+         * 37 k, 39 key, 39+k e, 41+k error. */
+        if (len < 41)
             return WAL_CORRUPT;
-        uint32_t k = get16(p + 29);
-        if ((uint64_t)33 + k > len)
+        uint32_t k = get16(p + 37);
+        if ((uint64_t)41 + k > len)
             return WAL_CORRUPT;
-        uint32_t e = get16(p + 31 + k);
-        if ((uint64_t)33 + k + e != len)
+        uint32_t e = get16(p + 39 + k);
+        if ((uint64_t)41 + k + e != len)
             return WAL_CORRUPT;
         r->u.ext.id = get64(p + 12);
         r->u.ext.max_attempts = get32(p + 20);
         r->u.ext.attempt_base = get32(p + 24);
         r->u.ext.flags = p[28];
-        r->u.ext.key = k ? (const char *)p + 31 : NULL;
+        r->u.ext.failed_at = (int64_t)get64(p + 29);
+        r->u.ext.key = k ? (const char *)p + 39 : NULL;
         r->u.ext.key_len = (uint16_t)k;
-        r->u.ext.error = e ? (const char *)p + 33 + k : NULL;
+        r->u.ext.error = e ? (const char *)p + 41 + k : NULL;
         r->u.ext.error_len = (uint16_t)e;
-        if (!spec_id(r->u.ext.id) || (p[28] & ~3u) != 0 || k > 200 || e > 1024 ||
-            !spec_text(p + 31, k) || !spec_text(p + 33 + k, e))
+        if (!spec_id(r->u.ext.id) || (p[28] & ~3u) != 0 || !spec_time(r->u.ext.failed_at) ||
+            k > 200 || e > 1024 || !spec_text(p + 39, k) || !spec_text(p + 41 + k, e))
             return WAL_CORRUPT;
         return WAL_OK;
     }
@@ -429,7 +430,7 @@ static void re_encode(const wal_rec_t *r, buf_t *b) {
         /* The encoder takes the error as a C string (as the engine keeps it). */
         char *err = cstr(r->u.ext.error, r->u.ext.error_len);
         ok = wal_put_ext(b, r->u.ext.id, r->u.ext.max_attempts, r->u.ext.attempt_base,
-                         r->u.ext.flags, r->u.ext.key, r->u.ext.key_len, err);
+                         r->u.ext.flags, r->u.ext.failed_at, r->u.ext.key, r->u.ext.key_len, err);
         free(err);
         break;
     }

@@ -101,6 +101,7 @@ typedef struct job_ext {
     char *key; /* NULL: none. Unique among its tube's unfinished tasks */
     uint16_t key_len;
     bool failed;           /* buried because its attempts ran out */
+    int64_t failed_at;     /* when, if failed */
     uint32_t max_attempts; /* 0: no limit */
     uint32_t attempt_base; /* attempts = reserves - attempt_base */
     char *last_error;      /* NUL-terminated, or NULL */
@@ -330,9 +331,10 @@ typedef struct engine_put_result {
  * ENGINE_NO_MEMORY as engine_put; res says what became of the request. */
 engine_result_t engine_put_opts(engine_t *e, job_t *j, const engine_put_opts_t *o, int64_t now,
                                 engine_put_result_t *res);
-/* Cancel a waiting task (ready, delayed, buried or failed). ENGINE_OK with
- * *out its history entry (also when it was cancelled before),
- * ENGINE_RUNNING, ENGINE_FINISHED or ENGINE_NOT_FOUND. */
+/* Cancel a waiting task (ready, delayed or buried). ENGINE_OK with *out
+ * its history entry (also when it was cancelled before), ENGINE_RUNNING,
+ * ENGINE_FINISHED (done, or failed: its attempts ran out) or
+ * ENGINE_NOT_FOUND. */
 engine_result_t engine_cancel(engine_t *e, uint64_t id, int64_t now, const task_history_t **out);
 /* Cancel the unfinished task holding key in t. */
 engine_result_t engine_cancel_key(engine_t *e, tube_t *t, const char *key, size_t len, int64_t now,

@@ -88,13 +88,16 @@ bool eng_attempt_failed(engine_t *e, tube_t *t, job_t *j, bool timed_out, int64_
         snprintf(msg, sizeof msg, "attempt %u timed out (ttr %u s)", attempts, j->ttr);
         if (x)
             set_error(x, msg);
-    } else if (used_up) {
+    } else if (x) {
+        /* Only a task that has an extension anyway (an HTTP task) pays for
+         * remembering a release; plain beanstalk jobs stay as they are. */
         snprintf(msg, sizeof msg, "attempt %u released by a worker", attempts);
         set_error(x, msg);
     }
     if (!used_up)
         return false;
     x->failed = true;
+    x->failed_at = now;
     t->failed_total++;
     eng_bury(e, t, j);
     eng_emit(e, EVENT_FAILED, j->id, t, now);
@@ -244,6 +247,8 @@ engine_result_t engine_cancel(engine_t *e, uint64_t id, int64_t now, const task_
     }
     if (job_state(j) == JOB_RESERVED)
         return ENGINE_RUNNING;
+    if (engine_job_failed(e, j))
+        return ENGINE_FINISHED;
     tube_t *t = e->tube_table[j->tube];
     eng_unlink(e, t, j);
     t->deletes++;
@@ -274,7 +279,8 @@ engine_result_t engine_restore_ext(engine_t *e, uint64_t id, const job_ext_t *sr
     bool was_failed = engine_job_failed(e, j);
     job_set_flag(j, JOB_FLAG_JSON, json);
     eng_ext_drop(e, j);
-    if (src->key || src->max_attempts || src->attempt_base || src->failed || src->last_error) {
+    if (src->key || src->max_attempts || src->attempt_base || src->failed || src->failed_at ||
+        src->last_error) {
         if (src->key) {
             /* A later record wins the key (the earlier holder's record
              * that gave it up may have been compacted away). */
@@ -288,6 +294,7 @@ engine_result_t engine_restore_ext(engine_t *e, uint64_t id, const job_ext_t *sr
         if (!x)
             return ENGINE_NO_MEMORY;
         x->failed = src->failed;
+        x->failed_at = src->failed_at;
         x->max_attempts = src->max_attempts;
         x->attempt_base = src->attempt_base;
         if (src->last_error)

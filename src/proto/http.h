@@ -96,6 +96,8 @@ struct http_conn {
     buf_t url, body, field, auth;
     size_t header_bytes;
     bool field_done; /* the header name is complete; a value follows */
+    bool expect_continue;
+    bool head; /* answering a HEAD request: headers only */
     int reject;      /* status to answer once the request is dropped (413) */
     int64_t now;
     /* Event stream. */

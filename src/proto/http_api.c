@@ -167,8 +167,8 @@ static json_t *body_object(http_conn_t *c, const http_request_t *r, bool allow_e
     json_error_t err;
     /* Numbers as doubles: jansson would refuse integers beyond 64 bits,
      * which a payload may hold (its own text is what gets stored). */
-    json_t *v = json_loadb(r->body, r->body_len, JSON_REJECT_DUPLICATES | JSON_DECODE_INT_AS_REAL,
-                           &err);
+    json_t *v = json_loadb(r->body, r->body_len,
+                           JSON_REJECT_DUPLICATES | JSON_DECODE_INT_AS_REAL | JSON_ALLOW_NUL, &err);
     if (!v) {
         http_error(c, 400, "invalid_json", "the body is not valid JSON: %s (line %d, column %d)",
                    err.text, err.line, err.column);
@@ -837,7 +837,7 @@ static void handle_events(http_conn_t *c, const http_request_t *r) {
 
 static void method_not_allowed(http_conn_t *c, const http_request_t *r, const char *allow) {
     char h[64];
-    snprintf(h, sizeof h, "Allow: %s\r\n", allow);
+    snprintf(h, sizeof h, "Allow: %s%s\r\n", allow, strstr(allow, "GET") ? ", HEAD" : "");
     buf_t *b = scratch(c);
     bool ok = buf_appendf(b,
                           "{\"error\":{\"code\":\"method_not_allowed\",\"message\":\"%s is not "
@@ -851,7 +851,8 @@ static void method_not_allowed(http_conn_t *c, const http_request_t *r, const ch
 
 void http_api_handle(http_conn_t *c, const http_request_t *r) {
     static route_t rt; /* the loop thread only */
-    int m = r->method;
+    /* HEAD is GET without a body (http_respond leaves it out). */
+    int m = r->method == HTTP_HEAD ? HTTP_GET : r->method;
     if (!split_path(r->path, r->path_len, &rt)) {
         http_error(c, 404, "not_found", "malformed path (bad %%-escape, or too many segments)");
         return;

@@ -68,13 +68,14 @@ void http_respond(http_conn_t *c, int status, const char *type, const buf_t *bod
     /* A request refused half-read (c->reject) leaves the stream out of
      * step: close. Any other answer, errors included, keeps it alive. */
     bool ka = keep_alive(c) && !c->reject;
+    bool head = c->head;
     bool ok = buf_appendf(c->out,
                           "HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Type: %s\r\nContent-Length: "
                           "%zu\r\n%s%s\r\n",
                           status, status_text(status), http_date(c->srv, c->now),
                           type ? type : "application/json", body->len,
                           ka ? "" : "Connection: close\r\n", extra_headers ? extra_headers : "") &&
-              buf_append(c->out, buf_head(body), body->len);
+              (head || buf_append(c->out, buf_head(body), body->len));
     if (!ok || !ka)
         c->state = HTTP_CLOSED;
 }
@@ -116,6 +117,7 @@ static int on_message_begin(http_parser *p) {
     buf_reset(&c->auth);
     c->header_bytes = 0;
     c->field_done = false;
+    c->expect_continue = false;
     return 0;
 }
 
@@ -148,6 +150,8 @@ static int on_header_value(http_parser *p, const char *at, size_t len) {
         return 1;
     if (field_is(c, "authorization") && !buf_append(&c->auth, at, len))
         return 1;
+    if (field_is(c, "expect") && len >= 12 && strncasecmp(at, "100-continue", 12) == 0)
+        c->expect_continue = true;
     return 0;
 }
 
@@ -158,6 +162,10 @@ static int on_headers_complete(http_parser *p) {
         c->reject = 413;
         return -1; /* stop: the body is not read */
     }
+    /* A client that waits for leave to send its body (curl does, for
+     * large ones) gets it at once instead of after its own timeout. */
+    if (c->expect_continue && !buf_puts(c->out, "HTTP/1.1 100 Continue\r\n\r\n"))
+        return 1;
     return 0;
 }
 
@@ -202,6 +210,9 @@ static int on_message_complete(http_parser *p) {
     r.body = buf_head(&c->body);
     r.body_len = c->body.len;
     c->srv->requests++;
+    /* Only a whole, parsed request is a HEAD: a parser that failed may
+     * have guessed the method from its first letters. */
+    c->head = p->method == HTTP_HEAD;
     bool health = r.path_len == 8 && memcmp(r.path, "/healthz", 8) == 0;
     if (!health && !token_ok(c))
         http_error(c, 401, "unauthorized",
@@ -210,6 +221,7 @@ static int on_message_complete(http_parser *p) {
         http_api_handle(c, &r);
     /* Stop after this request when the connection changed state, or when
      * the client is not reading its answers. */
+    c->head = false;
     if (c->state != HTTP_READING || c->out->len >= c->srv->out_limit)
         http_parser_pause(p, 1);
     return 0;
@@ -286,9 +298,11 @@ size_t http_conn_feed(http_conn_t *c, const char *data, size_t len, int64_t now)
                        "request too large: headers are limited to %u bytes and bodies to %zu "
                        "(--http-max-body)",
                        HTTP_HEADER_MAX, c->srv->max_body);
-        else
+        else {
+            c->reject = 400; /* out of step: the answer says Connection: close */
             http_error(c, 400, "bad_request", "malformed HTTP request: %s",
                        http_errno_description(err));
+        }
     }
     c->state = HTTP_CLOSED;
     return len;

@@ -63,7 +63,11 @@ bool http_render_job(buf_t *b, const engine_t *e, const job_t *j, bool with_payl
         ok = json_out_time(b, j->deadline);
     else if (ok)
         ok = buf_puts(b, "null");
-    ok = ok && buf_puts(b, ",\"finished_at\":null") && field(b, "last_error") &&
+    if (ok && engine_job_failed(e, j))
+        ok = field(b, "finished_at") && json_out_time(b, x->failed_at);
+    else if (ok)
+        ok = buf_puts(b, ",\"finished_at\":null");
+    ok = ok && field(b, "last_error") &&
          str_or_null(b, x ? x->last_error : NULL, x && x->last_error ? strlen(x->last_error) : 0);
     if (ok && with_payload) {
         if (job_flag(j, JOB_FLAG_JSON) && json_text_valid(j->body, j->size))

@@ -66,7 +66,8 @@ static bool encode_ext(buf_t *b, const engine_t *e, const job_t *j, uint32_t *co
     uint8_t flags = (uint8_t)((x && x->failed ? WAL_EXT_FAILED : 0) | (json ? WAL_EXT_JSON : 0));
     (*count)++;
     return wal_put_ext(b, j->id, x ? x->max_attempts : 0, x ? x->attempt_base : 0, flags,
-                       x ? x->key : NULL, x ? x->key_len : 0, x ? x->last_error : NULL);
+                       x ? x->failed_at : 0, x ? x->key : NULL, x ? x->key_len : 0,
+                       x ? x->last_error : NULL);
 }
 
 static bool encode_job(buf_t *b, const engine_t *e, const job_t *j, uint32_t *count) {

@@ -214,9 +214,9 @@ static size_t text_len(const char *s) {
 }
 
 bool wal_put_ext(buf_t *b, uint64_t id, uint32_t max_attempts, uint32_t attempt_base, uint8_t flags,
-                 const char *key, size_t key_len, const char *error) {
+                 int64_t failed_at, const char *key, size_t key_len, const char *error) {
     size_t elen = text_len(error);
-    uint32_t len = (uint32_t)(WAL_HEADER_SIZE + 17 + 2 + key_len + 2 + elen);
+    uint32_t len = (uint32_t)(WAL_HEADER_SIZE + 25 + 2 + key_len + 2 + elen);
     uint8_t *p = rec_begin(b, WAL_EXT, len);
     if (!p)
         return false;
@@ -224,7 +224,8 @@ bool wal_put_ext(buf_t *b, uint64_t id, uint32_t max_attempts, uint32_t attempt_
     le32(p + 8, max_attempts);
     le32(p + 12, attempt_base);
     p[16] = flags;
-    p = put_text(p + 17, key, key_len);
+    le64(p + 17, (uint64_t)failed_at);
+    p = put_text(p + 25, key, key_len);
     put_text(p, error, elen);
     rec_end(b, len);
     return true;
@@ -367,16 +368,18 @@ static wal_decode_result_t decode_payload(const uint8_t *p, uint32_t n, wal_rec_
         rec->u.snapshot_end.records = rd64(p + 8);
         return WAL_OK;
     case WAL_EXT: {
-        const uint8_t *q = p + 17, *end = p + n;
-        if (n < 17 + 4)
+        const uint8_t *q = p + 25, *end = p + n;
+        if (n < 25 + 4)
             return WAL_CORRUPT;
         rec->u.ext.id = rd64(p);
         rec->u.ext.max_attempts = rd32(p + 8);
         rec->u.ext.attempt_base = rd32(p + 12);
         rec->u.ext.flags = p[16];
+        rec->u.ext.failed_at = (int64_t)rd64(p + 17);
         if (!read_text(&q, end, &rec->u.ext.key, &rec->u.ext.key_len) ||
             !read_text(&q, end, &rec->u.ext.error, &rec->u.ext.error_len) || q != end ||
             !id_ok(rec->u.ext.id) || rec->u.ext.flags > (WAL_EXT_FAILED | WAL_EXT_JSON) ||
+            !time_ok(rec->u.ext.failed_at) ||
             rec->u.ext.key_len > TUBE_NAME_MAX || rec->u.ext.error_len > WAL_TEXT_MAX)
             return WAL_CORRUPT;
         return WAL_OK;

@@ -109,6 +109,7 @@ typedef struct wal_rec {
             uint64_t id;
             uint32_t max_attempts, attempt_base;
             uint8_t flags;
+            int64_t failed_at;
             const char *key, *error; /* into the buffer, not NUL-terminated */
             uint16_t key_len, error_len;
         } ext;
@@ -154,7 +155,7 @@ bool wal_put_pause(buf_t *b, int64_t pause_ns, int64_t unpause_at, const char *t
 bool wal_put_next_id(buf_t *b, uint64_t next_id);
 bool wal_put_snapshot_end(buf_t *b, uint64_t covers, uint64_t records);
 bool wal_put_ext(buf_t *b, uint64_t id, uint32_t max_attempts, uint32_t attempt_base, uint8_t flags,
-                 const char *key, size_t key_len, const char *error);
+                 int64_t failed_at, const char *key, size_t key_len, const char *error);
 /* h->end, h->queue and the other fields as in task_history_t. */
 bool wal_put_history(buf_t *b, uint64_t id, int64_t created, int64_t finished, uint32_t pri,
                      uint32_t ttr, uint32_t attempts, uint32_t max_attempts, uint8_t end,

@@ -93,6 +93,7 @@ static bool apply_ext(engine_t *e, const wal_rec_t *rec) {
         .key = text_dup(rec->u.ext.key, rec->u.ext.key_len, &ok),
         .key_len = rec->u.ext.key_len,
         .failed = (rec->u.ext.flags & WAL_EXT_FAILED) != 0,
+        .failed_at = rec->u.ext.failed_at,
         .max_attempts = rec->u.ext.max_attempts,
         .attempt_base = rec->u.ext.attempt_base,
         .last_error = text_dup(rec->u.ext.error, rec->u.ext.error_len, &ok),

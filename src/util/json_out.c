@@ -165,6 +165,9 @@ bool json_parse_time(const char *s, size_t len, int64_t *ns) {
     struct tm tm = {.tm_year = y - 1900, .tm_mon = mo - 1, .tm_mday = d, .tm_hour = h,
                     .tm_min = mi, .tm_sec = sec};
     time_t t = timegm(&tm);
+    /* timegm rolls 30 February over to March: refuse days a month lacks. */
+    if (tm.tm_mday != d)
+        return false;
     *ns = ((int64_t)t - offset) * 1000000000 + frac;
     return true;
 }

@@ -141,3 +141,32 @@ def client(deferd):
     c = deferd.connect()
     yield c
     c.close()
+
+
+# ---- the HTTP API (tests/py/test_http_*.py) ----
+
+
+@pytest.fixture
+def make_http_deferd(servers):
+    """A factory for deferds with the HTTP API on a free port of their own
+    (srv.http_port); stopped and checked like the others."""
+    from helpers import start_http_deferd
+
+    def start(args=(), env=None, http_addr="127.0.0.1"):
+        return start_http_deferd(servers, args, env, http_addr)
+
+    return start
+
+
+@pytest.fixture
+def http_deferd(make_http_deferd):
+    return make_http_deferd()
+
+
+@pytest.fixture
+def http(http_deferd):
+    from helpers import HttpClient
+
+    c = HttpClient(http_deferd.http_port)
+    yield c
+    c.close()

@@ -670,3 +670,307 @@ def eventually(check, timeout=10.0, interval=0.01):
         if time.monotonic() > deadline:
             raise AssertionError("condition not met within %.0f s: %r" % (timeout, v))
         time.sleep(interval)
+
+
+# --------------------------------------------------------------------------
+# the HTTP/JSON API (docs/http-api.md): a small client over a raw socket, so
+# that tests control the exact bytes (pipelining, half requests, garbage)
+# --------------------------------------------------------------------------
+
+import json as _json  # noqa: E402
+
+RFC3339_MS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
+
+
+class HttpResponse:
+    """One HTTP response: status, headers (names lower-cased, in order), body."""
+
+    def __init__(self, version, status, reason, headers, body):
+        self.version = version
+        self.status = status
+        self.reason = reason
+        self.headers = headers
+        self.body = body
+
+    def header(self, name, default=None):
+        name = name.lower()
+        for k, v in self.headers:
+            if k == name:
+                return v
+        return default
+
+    def json(self):
+        return _json.loads(self.body.decode("utf-8"))
+
+    @property
+    def error_code(self):
+        return self.json()["error"]["code"]
+
+    @property
+    def error_message(self):
+        return self.json()["error"]["message"]
+
+    def __repr__(self):
+        return "<HTTP %d %s %r>" % (self.status, self.headers, self.body[:600])
+
+
+class HttpClient:
+    """One keep-alive HTTP/1.1 connection to deferd's API."""
+
+    def __init__(self, port, token=None, timeout=IO_TIMEOUT, host="127.0.0.1"):
+        self.port = port
+        self.token = token
+        self.host = host
+        self.timeout = timeout
+        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.buf = bytearray()
+
+    # ---- raw I/O ----
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+    def _fill(self):
+        data = self.sock.recv(1 << 16)
+        if not data:
+            raise EOFError("server closed the connection (buffered: %r)" % bytes(self.buf[:200]))
+        self.buf += data
+
+    def _line(self):
+        while True:
+            i = self.buf.find(b"\r\n")
+            if i >= 0:
+                line = bytes(self.buf[:i])
+                del self.buf[: i + 2]
+                return line
+            if len(self.buf) > 1 << 16:
+                raise ProtocolError("no CRLF in %d bytes: %r" % (len(self.buf), bytes(self.buf[:200])))
+            self._fill()
+
+    def _exact(self, n):
+        while len(self.buf) < n:
+            self._fill()
+        data = bytes(self.buf[:n])
+        del self.buf[:n]
+        return data
+
+    def read_head(self):
+        """Status line and headers: (version, status, reason, headers)."""
+        line = self._line()
+        m = re.match(rb"^(HTTP/1\.[01]) (\d{3}) ?(.*)$", line)
+        if not m:
+            raise ProtocolError("bad status line %r" % line)
+        headers = []
+        while True:
+            h = self._line()
+            if not h:
+                break
+            k, sep, v = h.partition(b":")
+            if not sep:
+                raise ProtocolError("bad header line %r" % h)
+            headers.append((k.decode("latin-1").strip().lower(), v.decode("latin-1").strip()))
+        return m.group(1).decode(), int(m.group(2)), m.group(3).decode("latin-1"), headers
+
+    def read_chunk(self):
+        """One chunk of a chunked body (b"" for the last one)."""
+        size_line = self._line()
+        size = int(size_line.split(b";")[0], 16)
+        data = self._exact(size)
+        if self._exact(2) != b"\r\n":
+            raise ProtocolError("chunk of %d bytes not followed by CRLF" % size)
+        return data
+
+    def read_response(self):
+        version, status, reason, headers = self.read_head()
+        hd = dict(headers)
+        if hd.get("transfer-encoding", "").lower() == "chunked":
+            body = bytearray()
+            while True:
+                c = self.read_chunk()
+                if not c:
+                    break
+                body += c
+            while self._line():  # trailers
+                pass
+            body = bytes(body)
+        elif "content-length" in hd:
+            body = self._exact(int(hd["content-length"]))
+        else:
+            raise ProtocolError("response without a length: %r" % headers)
+        return HttpResponse(version, status, reason, headers, body)
+
+    def expect_eof(self, timeout=IO_TIMEOUT):
+        assert not self.buf, "unexpected bytes before EOF: %r" % bytes(self.buf)
+        self.sock.settimeout(timeout)
+        try:
+            data = self.sock.recv(1 << 16)
+        except ConnectionResetError:
+            data = b""
+        finally:
+            self.sock.settimeout(self.timeout)
+        assert data == b"", "expected EOF, got %r" % data
+
+    def expect_nothing(self, wait=0.3):
+        assert not self.buf, "unexpected bytes: %r" % bytes(self.buf)
+        self.sock.settimeout(wait)
+        try:
+            data = self.sock.recv(1 << 16)
+        except socket.timeout:
+            return
+        finally:
+            self.sock.settimeout(self.timeout)
+        raise AssertionError("expected nothing yet, got %r" % data)
+
+    def close(self):
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    # ---- requests ----
+
+    def encode(self, method, path, body=None, headers=None, json=None, version="HTTP/1.1"):
+        """The bytes of one request. json= is encoded as the body; a str body
+        is UTF-8; Content-Length is added for a body unless headers give a
+        Transfer-Encoding or their own Content-Length."""
+        if json is not None:
+            body = _json.dumps(json).encode()
+        if isinstance(body, str):
+            body = body.encode()
+        hs = [("Host", "%s:%d" % (self.host, self.port))]
+        if self.token is not None:
+            hs.append(("Authorization", "Bearer " + self.token))
+        hs += list((headers or {}).items())
+        names = {k.lower() for k, _ in hs}
+        if body is not None and "content-length" not in names and "transfer-encoding" not in names:
+            hs.append(("Content-Length", str(len(body))))
+        head = "%s %s %s\r\n" % (method, path, version) + "".join("%s: %s\r\n" % kv for kv in hs) + "\r\n"
+        return head.encode("latin-1") + (body or b"")
+
+    def request(self, method, path, body=None, headers=None, json=None):
+        self.send(self.encode(method, path, body, headers, json))
+        return self.read_response()
+
+    def get(self, path, **kw):
+        return self.request("GET", path, **kw)
+
+    def post(self, path, json=None, **kw):
+        return self.request("POST", path, json=json, **kw)
+
+    def delete(self, path, **kw):
+        return self.request("DELETE", path, **kw)
+
+    # ---- conveniences (they assert the expected success) ----
+
+    def enqueue(self, queue, task, expect=201):
+        r = self.post("/v1/queues/%s/tasks" % quote_queue(queue), json=task)
+        assert r.status == expect, r
+        return r.json()
+
+    def task(self, tid, expect=200):
+        r = self.get("/v1/tasks/%d" % tid)
+        assert r.status == expect, r
+        return r.json()
+
+    def queue(self, name):
+        r = self.get("/v1/queues/%s" % quote_queue(name))
+        assert r.status == 200, r
+        return r.json()
+
+    def metrics(self):
+        r = self.get("/metrics")
+        assert r.status == 200, r
+        return parse_metrics(r.body.decode())
+
+
+def quote_queue(name):
+    """A queue name (or key) as a URL path segment: every byte but the
+    unreserved ones percent-encoded (so '/' becomes %2F)."""
+    if isinstance(name, str):
+        name = name.encode()
+    return "".join(chr(b) if chr(b).isalnum() or chr(b) in "-._~" else "%%%02X" % b for b in name)
+
+
+def http_request(port, method, path, json=None, body=None, headers=None, token=None, timeout=IO_TIMEOUT):
+    """One request on a connection of its own."""
+    with HttpClient(port, token=token, timeout=timeout) as h:
+        return h.request(method, path, body=body, headers=headers, json=json)
+
+
+def parse_metrics(text):
+    """Prometheus text format -> (samples, types): samples maps
+    (name, frozenset of (label, value)) to a float; types maps a metric
+    family to its # TYPE."""
+    samples, types = {}, {}
+    line_re = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)$')
+    label_re = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+    for line in text.splitlines():
+        if not line:
+            continue
+        if line.startswith("# TYPE "):
+            _, _, name, typ = line.split(" ", 3)
+            types[name] = typ
+            continue
+        if line.startswith("#"):
+            continue
+        m = line_re.match(line)
+        assert m, "not a Prometheus sample line: %r" % line
+        labels = frozenset(label_re.findall(m.group(2) or ""))
+        key = (m.group(1), labels)
+        assert key not in samples, "sample repeated: %r" % line
+        samples[key] = float(m.group(3))
+    return samples, types
+
+
+def metric(samples, name, **labels):
+    return samples[(name, frozenset(labels.items()))]
+
+
+def start_http_deferd(servers, args=(), env=None, http_addr="127.0.0.1", retries=4):
+    """A deferd with --http on a free port of its own (the default 11380 may
+    be another server's); .http_port is set on the returned Server. Waits
+    until both ports listen."""
+    last = None
+    for _ in range(retries):
+        port = free_port()
+        try:
+            srv = servers.deferd(list(args) + ["--http", "%s:%d" % (http_addr, port)], env=env)
+        except RuntimeError as e:
+            last = e
+            continue
+        deadline = time.monotonic() + START_TIMEOUT
+        while time.monotonic() < deadline and srv.proc.poll() is None and not _tcp_listening(port):
+            time.sleep(0.005)
+        if srv.proc.poll() is None and _tcp_listening(port):
+            srv.http_port = port
+            return srv
+        # The HTTP port was taken between free_port() and the bind.
+        srv.kill()
+        srv.checked = True
+        last = RuntimeError("HTTP port %d not listening; stderr:\n%s" % (port, srv.stderr()))
+    raise last
+
+
+def bs_worker(srv, queue):
+    """A beanstalk connection watching only `queue` (a worker)."""
+    c = srv.connect()
+    c.watch(queue)
+    if queue not in ("default", b"default"):
+        c.ignore(b"default")
+    return c
+
+
+def parse_rfc3339(s):
+    """A time as the API writes it ("2026-11-22T14:45:00.000Z") -> Unix
+    seconds (float)."""
+    import calendar
+
+    assert isinstance(s, str) and RFC3339_MS.match(s), "not an RFC 3339 UTC time with ms: %r" % (s,)
+    secs = calendar.timegm(time.strptime(s[:19], "%Y-%m-%dT%H:%M:%S"))
+    return secs + int(s[20:23]) / 1000.0
