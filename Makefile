@@ -21,7 +21,7 @@ ifeq ($(CI),true)
 WARN += -Werror
 endif
 BASE_CFLAGS := -std=c11 -D_GNU_SOURCE -Isrc $(WARN) -MMD -MP
-LIBS := -luv -lz -lpthread -lm -lhttp_parser -ljansson
+LIBS := -luv -lz -lpthread -lm -lhttp_parser -ljansson -lcurl -linih
 
 RELEASE_CFLAGS := $(BASE_CFLAGS) -O2 -g
 ASAN_CFLAGS := $(BASE_CFLAGS) -O1 -g -fno-omit-frame-pointer \
