@@ -24,7 +24,7 @@
  *     record (the last field ends exactly at its end), state is 0, 1 or 3,
  *     ids are non-zero, ttr >= 1, tube and queue names are valid, EXT flags
  *     are known, keys are at most 200 bytes and errors 1024, a HISTORY end
- *     is 1-3;
+ *     is 1-3, SETTINGS text is at most 65536 bytes without NUL;
  *   - re-encoding the decoded record with the wal_put_* encoders gives the
  *     same bytes (round trip);
  *   - decoding only the record's own bytes gives the same result, and any
@@ -297,6 +297,23 @@ static wal_decode_result_t spec_decode(const uint8_t *p, size_t n, wal_rec_t *r)
             return WAL_CORRUPT;
         return WAL_OK;
     }
+    case 11: {
+        /* 12 q, 14 queue, 14+q s (4 bytes), 18+q settings. */
+        if (len < 18)
+            return WAL_CORRUPT;
+        uint32_t qn = get16(p + 12);
+        if ((uint64_t)18 + qn > len)
+            return WAL_CORRUPT;
+        uint32_t s = get32(p + 14 + qn);
+        if ((uint64_t)18 + qn + s != len || !spec_name_ok(p + 14, qn) || s > 65536 ||
+            !spec_text(p + 18 + qn, s))
+            return WAL_CORRUPT;
+        r->u.settings.tube = (const char *)p + 14;
+        r->u.settings.tube_len = (uint16_t)qn;
+        r->u.settings.text = s ? (const char *)p + 18 + qn : NULL;
+        r->u.settings.text_len = s;
+        return WAL_OK;
+    }
     default:
         return WAL_CORRUPT;
     }
@@ -346,7 +363,8 @@ static bool same_rec(const wal_rec_t *a, const wal_rec_t *b) {
     case WAL_EXT:
         return a->u.ext.id == b->u.ext.id && a->u.ext.max_attempts == b->u.ext.max_attempts &&
                a->u.ext.attempt_base == b->u.ext.attempt_base &&
-               a->u.ext.flags == b->u.ext.flags && a->u.ext.key == b->u.ext.key &&
+               a->u.ext.flags == b->u.ext.flags && a->u.ext.failed_at == b->u.ext.failed_at &&
+               a->u.ext.key == b->u.ext.key &&
                a->u.ext.key_len == b->u.ext.key_len && a->u.ext.error == b->u.ext.error &&
                a->u.ext.error_len == b->u.ext.error_len;
     case WAL_HISTORY:
@@ -355,6 +373,11 @@ static bool same_rec(const wal_rec_t *a, const wal_rec_t *b) {
                SAME(attempts) && SAME(max_attempts) && SAME(end) && SAME(queue) &&
                SAME(queue_len) && SAME(key) && SAME(key_len) && SAME(error) && SAME(error_len);
 #undef SAME
+    case WAL_SETTINGS:
+        return a->u.settings.tube == b->u.settings.tube &&
+               a->u.settings.tube_len == b->u.settings.tube_len &&
+               a->u.settings.text == b->u.settings.text &&
+               a->u.settings.text_len == b->u.settings.text_len;
     }
     return false;
 }
@@ -377,6 +400,9 @@ static void rebase(wal_rec_t *r, const uint8_t *from, const uint8_t *to) {
         r->u.history.queue = move(r->u.history.queue, from, to);
         r->u.history.key = move(r->u.history.key, from, to);
         r->u.history.error = move(r->u.history.error, from, to);
+    } else if (r->type == WAL_SETTINGS) {
+        r->u.settings.tube = move(r->u.settings.tube, from, to);
+        r->u.settings.text = move(r->u.settings.text, from, to);
     }
 }
 
@@ -445,6 +471,10 @@ static void re_encode(const wal_rec_t *r, buf_t *b) {
         free(err);
         break;
     }
+    case WAL_SETTINGS:
+        ok = wal_put_settings(b, r->u.settings.tube, r->u.settings.tube_len, r->u.settings.text,
+                              r->u.settings.text_len);
+        break;
     }
     CHECK(ok);
 }
@@ -453,7 +483,7 @@ static void check_ok(const uint8_t *p, size_t n, const wal_rec_t *r) {
     uint32_t len = r->len;
     CHECK(len >= WAL_HEADER_SIZE && len <= n && len <= WAL_RECORD_MAX);
     CHECK(len == get32(p) && r->type == p[8]);
-    CHECK(r->type >= WAL_SEGMENT && r->type <= WAL_HISTORY);
+    CHECK(r->type >= WAL_SEGMENT && r->type <= WAL_SETTINGS);
     switch (r->type) {
     case WAL_SEGMENT:
         CHECK(len == WAL_SEGMENT_SIZE);
@@ -505,7 +535,7 @@ static void check_ok(const uint8_t *p, size_t n, const wal_rec_t *r) {
         CHECK((r->u.ext.error == NULL) == (r->u.ext.error_len == 0));
         CHECK(!r->u.ext.key || inside(r->u.ext.key, r->u.ext.key_len, p, len));
         CHECK(!r->u.ext.error || inside(r->u.ext.error, r->u.ext.error_len, p, len));
-        CHECK(len == WAL_HEADER_SIZE + 21u + r->u.ext.key_len + r->u.ext.error_len);
+        CHECK(len == WAL_HEADER_SIZE + 29u + r->u.ext.key_len + r->u.ext.error_len);
         break;
     case WAL_HISTORY:
         CHECK(r->u.history.id != 0);
@@ -517,6 +547,16 @@ static void check_ok(const uint8_t *p, size_t n, const wal_rec_t *r) {
         CHECK(!r->u.history.error || inside(r->u.history.error, r->u.history.error_len, p, len));
         CHECK(len == WAL_HEADER_SIZE + 47u + r->u.history.queue_len + r->u.history.key_len +
                          r->u.history.error_len);
+        break;
+    case WAL_SETTINGS:
+        CHECK(engine_tube_name_valid(r->u.settings.tube, r->u.settings.tube_len));
+        CHECK(inside(r->u.settings.tube, r->u.settings.tube_len, p, len));
+        CHECK(r->u.settings.text_len <= WAL_SETTINGS_MAX);
+        CHECK((r->u.settings.text == NULL) == (r->u.settings.text_len == 0));
+        CHECK(!r->u.settings.text ||
+              ((const uint8_t *)r->u.settings.text + r->u.settings.text_len == p + len &&
+               !has_nul(r->u.settings.text, r->u.settings.text_len)));
+        CHECK(len == WAL_HEADER_SIZE + 6u + r->u.settings.tube_len + r->u.settings.text_len);
         break;
     }
 

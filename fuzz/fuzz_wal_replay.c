@@ -25,13 +25,13 @@
  *     file, past the header; repaired only with repair (then OK, or TORN
  *     after the damage), and dropped <= the file; a snapshot reports no
  *     batch numbers; records <= what fits;
- *   - the engine: counters equal what the heaps hold; every heap is ordered
- *     and its jobs know their position and state; every job in the id map
- *     is in exactly one heap of its own tube, in the state its slot says,
- *     with ttr >= 1 and an id below next_id; tube reference counts equal
- *     the jobs in the tube (+1 for default); the tube table, list and name
- *     map agree; timers are armed exactly when a delayed job or a pause
- *     end is due;
+ *   - the engine (engine_check.c, as replayed: no sessions): counters
+ *     equal what the heaps hold; every heap is ordered and its jobs know
+ *     their position and state; every job in the id map is in exactly one
+ *     heap of its own tube, in the state its slot says, with ttr >= 1 and
+ *     an id below next_id; tube reference counts equal the jobs in the
+ *     tube (+1 for default); the tube table, list and name map agree;
+ *     timers are armed exactly when a delayed job or a pause end is due;
  *   - idempotence: records are "set"s, so replaying the same bytes twice
  *     into one engine gives the same result (code and info) both times,
  *     and the same jobs - every field, tube, body, flag and extension -
@@ -65,6 +65,8 @@
 #include <zlib.h>
 
 #include "core/engine.h"
+#include "engine_check.h"
+#include "harness_util.h"
 #include "proto/bs_stats.h"
 #include "proto/http.h"
 #include "store/wal_internal.h"
@@ -82,25 +84,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static const char *g_what = "";
 
-/* FUZZ_KNOWN=tag,tag... in the environment skips the checks of bugs already
- * found and reported (so that a fuzzing run can look for others); make test
- * never sets it, so their reproducers keep failing until they are fixed.
+/* FUZZ_KNOWN=tag,tag... in the environment (fuzz_known, harness_util.c)
+ * skips the checks of bugs already found and reported (so that a fuzzing
+ * run can look for others); make test never sets it, so their reproducers
+ * keep failing until they are fixed.
  * Tags: pause (tube pauses across a double replay), times (stats of jobs
  * and tubes with times near the int64 limits), ids (job ids near 2^64),
  * bury-order (a burial order of INT64_MAX), json-flag (the JSON check of
  * tasks an EXT record marks as JSON). */
-static bool known(const char *tag) {
-    const char *k = getenv("FUZZ_KNOWN");
-    size_t n = strlen(tag);
-    while (k && *k) {
-        if (strncmp(k, tag, n) == 0 && (k[n] == ',' || k[n] == '\0'))
-            return true;
-        k = strchr(k, ',');
-        if (k)
-            k++;
-    }
-    return false;
-}
 
 #define CHECK(cond)                                                                                \
     do {                                                                                           \
@@ -124,215 +115,16 @@ static void set32(uint8_t *p, uint32_t v) {
 
 /* ---- engine invariants ---- */
 
-static bool by_pri(const job_t *a, const job_t *b) {
-    return a->pri < b->pri || (a->pri == b->pri && a->id < b->id);
-}
-
-static bool by_deadline(const job_t *a, const job_t *b) {
-    return a->deadline < b->deadline || (a->deadline == b->deadline && a->id < b->id);
-}
-
-static void check_job(const engine_t *e, const job_t *j) {
-    CHECK(j->id > 0);
-    if (j->id >= e->next_id && !known("ids")) {
-        fprintf(stderr, "fuzz_wal_replay: job %" PRIu64 " is not below next_id %" PRIu64 "\n",
-                j->id, e->next_id);
-        CHECK(j->id < e->next_id);
-    }
-    CHECK(idmap_get(&e->jobs, j->id) == j);
-    CHECK(j->ttr >= 1);
-    CHECK(j->tube < e->tube_table_len && e->tube_table[j->tube] != NULL);
-    /* The extension: present exactly when flagged; its key held in the
-     * tube's key map by this job. */
-    const job_ext_t *x = u64map_get(&e->ext, j->id);
-    CHECK(job_flag(j, JOB_FLAG_EXT) == (x != NULL));
-    CHECK(engine_job_ext(e, j) == x);
-    if (x) {
-        CHECK((x->key == NULL) == (x->key_len == 0));
-        CHECK(x->key_len <= TUBE_NAME_MAX);
-        if (x->key)
-            CHECK(engine_key_holder(e->tube_table[j->tube], x->key, x->key_len) == j);
-    }
-}
-
-static void check_job_heap(const engine_t *e, const heap_t *hp, job_state_t st,
-                           bool (*less)(const job_t *, const job_t *), const tube_t *t) {
-    CHECK(hp->len <= hp->cap);
-    for (uint32_t i = 0; i < hp->len; i++) {
-        const job_t *j = hp->items[i];
-        check_job(e, j);
-        CHECK(job_state(j) == st);
-        CHECK(job_pos(j) == i);
-        CHECK(j->tube == t->index);
-        if (i)
-            CHECK(!less(j, hp->items[(i - 1) / 2]));
-    }
-}
-
-static void check_timer(const engine_t *e, const engine_timer_t *tm, int64_t want,
-                        const void *owner) {
-    CHECK(tm->owner == owner && tm->is_tube);
-    if (want == ENGINE_NEVER) {
-        CHECK(!tm->armed);
-        return;
-    }
-    CHECK(tm->armed);
-    CHECK(tm->at == want);
-    CHECK(tm->pos < e->timers.len && e->timers.items[tm->pos] == tm);
-}
-
-typedef struct visit {
-    const engine_t *e;
-    uint64_t jobs, bytes, exts;
-    uint64_t *per_tube, *keys, *failed;
-} visit_t;
-
-static bool visit_job(void *value, void *arg) {
-    visit_t *v = arg;
-    const job_t *j = value;
-    check_job(v->e, j);
-    const tube_t *t = v->e->tube_table[j->tube];
-    uint32_t pos = job_pos(j);
-    switch (job_state(j)) {
-    case JOB_READY:
-        CHECK(pos < t->ready.len && t->ready.items[pos] == j);
-        break;
-    case JOB_DELAYED:
-        CHECK(pos < t->delayed.len && t->delayed.items[pos] == j);
-        break;
-    case JOB_BURIED:
-        CHECK(pos < t->buried.len && t->buried.items[pos] == j);
-        break;
-    case JOB_RESERVED:
-        CHECK(!"a replayed job is reserved");
-        break;
-    }
-    v->jobs++;
-    v->bytes += j->size;
-    v->per_tube[j->tube]++;
-    const job_ext_t *x = engine_job_ext(v->e, j);
-    if (x) {
-        v->exts++;
-        v->keys[j->tube] += x->key != NULL;
-    }
-    v->failed[j->tube] += engine_job_failed(v->e, j);
-    return true;
-}
-
-/* No sessions exist while this runs. unused_ok: tubes nothing refers to
- * (made by a PAUSE record) may exist until engine_restore_done. */
-static void check_engine(const engine_t *e, bool unused_ok) {
-    uint32_t n = e->tube_table_len;
-    CHECK(e->ntubes >= 1);
-    CHECK(e->tube_table_len <= e->tube_cap);
-    CHECK(e->ntubes + e->nfree == e->tube_table_len);
-    CHECK(e->tubes_by_name.count == e->ntubes);
-    CHECK(e->default_tube != NULL && engine_tube_find(e, "default", 7) == e->default_tube);
-    uint32_t live = 0;
-    for (uint32_t i = 0; i < n; i++)
-        if (e->tube_table[i]) {
-            live++;
-            CHECK(e->tube_table[i]->index == i);
-        }
-    CHECK(live == e->ntubes);
-    for (uint32_t k = 0; k < e->nfree; k++)
-        CHECK(e->free_slots[k] < n && e->tube_table[e->free_slots[k]] == NULL);
-
-    uint64_t ready = 0, delayed = 0, buried = 0, urgent = 0, armed = 0;
-    for (uint32_t i = 0; i < e->ntubes; i++) {
-        const tube_t *t = e->tube_list[i];
-        CHECK(t && t->list_pos == i);
-        CHECK(t->index < n && e->tube_table[t->index] == t);
-        CHECK(strlen(t->name) == t->name_len);
-        CHECK(engine_tube_name_valid(t->name, t->name_len));
-        CHECK(engine_tube_find(e, t->name, t->name_len) == t);
-        check_job_heap(e, &t->ready, JOB_READY, by_pri, t);
-        check_job_heap(e, &t->delayed, JOB_DELAYED, by_deadline, t);
-        check_job_heap(e, &t->buried, JOB_BURIED, by_deadline, t);
-        uint64_t u = 0;
-        for (uint32_t k = 0; k < t->ready.len; k++)
-            u += ((const job_t *)t->ready.items[k])->pri < URGENT_PRI;
-        CHECK(t->urgent == u);
-        urgent += u;
-        ready += t->ready.len;
-        delayed += t->delayed.len;
-        buried += t->buried.len;
-        CHECK(t->reserved == 0 && t->using == 0 && t->watching == 0 && t->waiting == 0);
-        CHECK(t->waiters.next == &t->waiters && t->waiters.prev == &t->waiters);
-        uint64_t want = (uint64_t)t->ready.len + t->delayed.len + t->buried.len +
-                        (t == e->default_tube);
-        if (t->refs != want) {
-            fprintf(stderr, "fuzz_wal_replay: tube '%s' refs %u, expected %" PRIu64 "\n",
-                    t->name, (unsigned)t->refs, want);
-            CHECK(t->refs == want);
-        }
-        if (!unused_ok)
-            CHECK(t->refs > 0);
-
-        int64_t at = ENGINE_NEVER;
-        if (t->delayed.len)
-            at = ((const job_t *)t->delayed.items[0])->deadline;
-        if (t->pause_ns > 0 && t->unpause_at < at)
-            at = t->unpause_at;
-        check_timer(e, &t->timer, at, t);
-        armed += at != ENGINE_NEVER;
-    }
-    CHECK(e->count.ready == ready);
-    CHECK(e->count.delayed == delayed);
-    CHECK(e->count.buried == buried);
-    CHECK(e->count.urgent == urgent);
-    CHECK(e->count.reserved == 0 && e->count.waiting == 0);
-    CHECK(e->jobs.count == ready + delayed + buried);
-
-    visit_t v = {.e = e,
-                 .per_tube = calloc(n ? n : 1, sizeof(uint64_t)),
-                 .keys = calloc(n ? n : 1, sizeof(uint64_t)),
-                 .failed = calloc(n ? n : 1, sizeof(uint64_t))};
-    CHECK(v.per_tube && v.keys && v.failed);
-    idmap_each(&e->jobs, visit_job, &v);
-    CHECK(v.jobs == e->jobs.count);
-    CHECK(v.bytes == e->count.job_bytes);
-    CHECK(v.exts == e->ext.count);
-    for (uint32_t i = 0; i < e->ntubes; i++) {
-        const tube_t *t = e->tube_list[i];
-        CHECK(v.per_tube[t->index] ==
-              (uint64_t)t->ready.len + t->delayed.len + t->buried.len);
-        /* Every key in the map belongs to a job of this tube (checked from
-         * the jobs' side above), so equal counts make the map exact. */
-        CHECK(t->keys.count == v.keys[t->index]);
-        if (t->failed != v.failed[t->index]) {
-            fprintf(stderr,
-                    "fuzz_wal_replay: tube '%s' counts %" PRIu64 " failed tasks, holds %" PRIu64
-                    "\n",
-                    t->name, t->failed, v.failed[t->index]);
-            CHECK(t->failed == v.failed[t->index]);
-        }
-    }
-    free(v.per_tube);
-    free(v.keys);
-    free(v.failed);
-
-    /* History: a list, oldest first, of what the map holds, within the
-     * retention count. */
-    CHECK(e->history.count <= e->history_max);
-    uint64_t nh = 0;
-    const task_history_t *last = NULL;
-    for (const task_history_t *h = e->history_oldest; h; h = h->newer) {
-        CHECK(++nh <= e->history.count);
-        CHECK(u64map_get(&e->history, h->id) == h);
-        CHECK(h->end >= TASK_DONE && h->end <= TASK_CANCELLED);
-        CHECK(engine_tube_name_valid(h->queue, h->queue_len) && h->queue[h->queue_len] == 0);
-        last = h;
-    }
-    CHECK(nh == e->history.count && e->history_newest == last);
-
-    CHECK(e->timers.len == armed);
-    for (uint32_t i = 0; i < e->timers.len; i++) {
-        const engine_timer_t *tm = e->timers.items[i];
-        CHECK(tm->armed && tm->pos == i);
-        if (i)
-            CHECK(tm->at >= ((const engine_timer_t *)e->timers.items[(i - 1) / 2])->at);
-    }
+/* The shared checks (engine_check.c). No sessions exist while they run;
+ * tubes nothing refers to (made by a PAUSE record) may exist until
+ * engine_restore_done. */
+static void check_engine(const engine_t *e) {
+    engine_check_opts_t o = {
+        .who = "fuzz_wal_replay",
+        .context = g_what,
+        .ids_unbounded = fuzz_known("ids"),
+    };
+    engine_check(e, &o);
 }
 
 /* ---- comparing two engines ---- */
@@ -401,7 +193,7 @@ static void same_jobs(const engine_t *a, const engine_t *b, const char *what) {
             abort();
         }
         bool pa = ta->pause_ns > 0, pb = tb->pause_ns > 0;
-        if (known("pause"))
+        if (fuzz_known("pause"))
             continue;
         if (pa != pb || (pa && (ta->pause_ns != tb->pause_ns || ta->unpause_at != tb->unpause_at))) {
             fprintf(stderr,
@@ -456,7 +248,7 @@ static void check_json(const buf_t *b, const char *what) {
 static bool stats_job(void *value, void *arg) {
     const engine_t *e = arg;
     const job_t *j = value;
-    if (known("times") && (!sane_time(j->created) || !sane_time(j->deadline)))
+    if (fuzz_known("times") && (!sane_time(j->created) || !sane_time(j->deadline)))
         return true;
     buf_t y;
     buf_init(&y);
@@ -464,7 +256,7 @@ static bool stats_job(void *value, void *arg) {
     buf_reset(&y);
     /* The task as the HTTP API shows it. */
     CHECK(http_render_job(&y, e, j, true, NOW));
-    if (!known("json-flag") || !job_flag(j, JOB_FLAG_JSON))
+    if (!fuzz_known("json-flag") || !job_flag(j, JOB_FLAG_JSON))
         check_json(&y, "a task");
     buf_free(&y);
     return true;
@@ -482,41 +274,44 @@ static void use_engine(engine_t *e) {
     idmap_each(&e->jobs, stats_job, e);
     buf_t y;
     buf_init(&y);
+    http_server_t srv; /* as the API renders queues (no push dispatch) */
+    http_server_init(&srv, e);
     for (uint32_t i = 0; i < e->ntubes; i++) {
         const tube_t *t = e->tube_list[i];
-        if (known("times") && !sane_time(t->unpause_at))
+        if (fuzz_known("times") && !sane_time(t->unpause_at))
             continue;
         CHECK(bs_format_tube_stats(t, &y, NOW));
         buf_reset(&y);
-        CHECK(http_render_queue(&y, e, t, NOW));
+        CHECK(http_render_queue(&y, &srv, t, NOW));
         check_json(&y, "a queue");
         buf_reset(&y);
     }
+    http_server_free(&srv);
     CHECK(bs_format_tube_list(e, &y));
     for (const task_history_t *h = e->history_oldest; h; h = h->newer) {
         buf_reset(&y);
         CHECK(http_render_history(&y, h));
         check_json(&y, "a finished task");
-        if (!known("times") || sane_time(h->finished))
+        if (!fuzz_known("times") || sane_time(h->finished))
             (void)engine_history_find(e, h->id, NOW);
     }
     buf_free(&y);
-    if (!known("times") || !e->history_oldest || sane_time(e->history_oldest->finished)) {
+    if (!fuzz_known("times") || !e->history_oldest || sane_time(e->history_oldest->finished)) {
         engine_expire_history(e, NOW);
-        check_engine(e, false);
+        check_engine(e);
     }
 
     g_what = "tick after replay";
     engine_tick(e, NOW);
-    check_engine(e, false);
+    check_engine(e);
 
     /* A put: its id must be new. */
     g_what = "put after replay";
     uint64_t max_id = 0;
     idmap_each(&e->jobs, max_id_of, &max_id);
-    if (known("ids") && (max_id >= e->next_id || e->next_id >= UINT64_MAX - 1))
+    if (fuzz_known("ids") && (max_id >= e->next_id || e->next_id >= UINT64_MAX - 1))
         return;
-    if (known("bury-order") && e->bury_seq == INT64_MAX)
+    if (fuzz_known("bury-order") && e->bury_seq == INT64_MAX)
         return;
     tube_t *t = e->default_tube;
     job_t *j = engine_job_new(e, t, 7, 0, 60, 3, NOW);
@@ -532,7 +327,7 @@ static void use_engine(engine_t *e) {
     uint64_t id = j->id;
     engine_result_t r = engine_put(e, j, NOW);
     CHECK(r == ENGINE_OK);
-    check_engine(e, false);
+    check_engine(e);
 
     /* Reserve it and bury it: the newest burial comes last. */
     g_what = "bury after replay";
@@ -547,19 +342,19 @@ static void use_engine(engine_t *e) {
         CHECK(b == got || b->deadline < got->deadline);
     }
     engine_session_free(e, s, NOW);
-    check_engine(e, false);
+    check_engine(e);
 
     /* Cancel it: it ends in the history. */
     g_what = "cancel after replay";
     const task_history_t *h = NULL;
     CHECK(engine_cancel(e, id, NOW, &h) == ENGINE_OK && h && h->id == id &&
           h->end == TASK_CANCELLED);
-    check_engine(e, false);
+    check_engine(e);
 
     g_what = "kick after replay";
     for (uint32_t i = 0; i < e->ntubes; i++)
         engine_kick(e, e->tube_list[i], 2, NOW);
-    check_engine(e, false);
+    check_engine(e);
 }
 
 /* ---- fix-ups (mode bits) ---- */
@@ -741,7 +536,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (getenv("FUZZ_TRACE"))
         trace(e1, mode, seq, n, r1, &i1);
     check_result(p, n, seq, snapshot, last, repair, r1, &i1, e1);
-    check_engine(e1, true);
+    check_engine(e1);
 
     /* Twice, into one engine. */
     g_what = "replay twice";
@@ -751,14 +546,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     wal_replay_result_t r2b = wal_replay_buffer(p, n, seq, snapshot, last, repair, e2, &i2b);
     CHECK(r2a == r1 && r2b == r1);
     CHECK(same_info(&i1, &i2a) && same_info(&i1, &i2b));
-    check_engine(e2, true);
+    check_engine(e2);
     same_jobs(e1, e2, "replaying the file twice");
     same_jobs(e2, e1, "replaying the file once");
 
     /* As recovery ends, and as the server then uses it. */
     g_what = "restore done";
     engine_restore_done(e1);
-    check_engine(e1, false);
+    check_engine(e1);
     engine_restore_done(e2);
     same_jobs(e1, e2, "replaying the file twice");
     same_jobs(e2, e1, "replaying the file once");

@@ -2,18 +2,22 @@
 # run.sh [HARNESS...] - build the libFuzzer harnesses and fuzz each one.
 #
 # Builds fuzz/fuzz_*.c with clang (-fsanitize=fuzzer,address,undefined)
-# against every src/**/*.c but src/main.c and src/cli/ (as the Makefile
-# does), into $BUILD/fuzz/ (BUILD defaults to build), then runs each harness for FUZZ_SECONDS (default 60) seconds,
-# one after the other, starting from its committed corpus
-# fuzz/corpus/<harness>/. That directory is only read: inputs the fuzzer
-# finds interesting go to $BUILD/fuzz/work/<harness>/ (kept between runs,
-# never committed), crash reproducers to $BUILD/fuzz/artifacts/<harness>/,
-# logs to $BUILD/fuzz/logs/.
+# against every src/**/*.c but src/main.c and src/cli/, and the code the
+# harnesses share (every other fuzz/*.c but replay_main.c, with -Ifuzz), as
+# the Makefile does, into $BUILD/fuzz/ (BUILD defaults to build), then runs
+# each harness for FUZZ_SECONDS (default 60) seconds, one after the other,
+# starting from its committed corpus fuzz/corpus/<harness>/. That directory
+# is only read: inputs the fuzzer finds interesting go to
+# $BUILD/fuzz/work/<harness>/ (kept between runs, never committed), crash
+# reproducers to $BUILD/fuzz/artifacts/<harness>/, logs to $BUILD/fuzz/logs/.
 #
-# HARNESS: fuzz_bs_conn, fuzz_bs_parse, fuzz_opts, fuzz_wal_decode,
-# fuzz_wal_replay (or without "fuzz_"); default all. Environment:
-# FUZZ_SECONDS, BUILD, CLANG (default clang), FUZZ_ARGS (extra libFuzzer
-# flags, e.g. "-jobs=2 -workers=2"), FUZZ_KNOWN (see fuzz/README.md).
+# HARNESS: fuzz_bs_conn, fuzz_bs_parse, fuzz_fcgi_proto, fuzz_http_conn,
+# fuzz_opts, fuzz_settings, fuzz_wal_decode, fuzz_wal_replay (or without
+# "fuzz_"); default all.
+# Environment: FUZZ_SECONDS, BUILD, CLANG (default clang), FUZZ_ARGS (extra
+# libFuzzer flags, e.g. "-jobs=2 -workers=2"), FUZZ_KNOWN (see
+# fuzz/README.md), FUZZ_CFLAGS (extra compiler flags, e.g.
+# "-fno-sanitize=pointer-overflow" to fuzz on past a known UB report).
 #
 # Exit status: 0 when nothing was found; 1 when a harness crashed, leaked,
 # hung or hit UB - each reproducer's path is printed, with how to replay it;
@@ -26,16 +30,20 @@ BUILD=${BUILD:-build}
 FUZZ_SECONDS=${FUZZ_SECONDS:-60}
 CLANG=${CLANG:-clang}
 FUZZ_ARGS=${FUZZ_ARGS:-}
+FUZZ_CFLAGS=${FUZZ_CFLAGS:-}
 OUT="$BUILD/fuzz"
 # Stack traces for UBSan reports too.
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1}
 
 # Longest input per harness: a command line is at most 224 bytes; a
 # connection script has room for a few dozen commands and put bodies (and
-# can repeat reads with ~R); an argv of a dozen options; a run of log
-# records; a log file as large as the biggest seed (a small snapshot).
-declare -A MAX_LEN=([fuzz_bs_parse]=512 [fuzz_bs_conn]=4096 [fuzz_opts]=512
-                    [fuzz_wal_decode]=4096 [fuzz_wal_replay]=16384)
+# can repeat reads with ~R), an HTTP one for a few dozen requests with
+# their headers and JSON bodies; an argv of a dozen options; a run of log
+# records; a log file as large as the biggest seed (a small snapshot); a
+# few php-fpm responses; a config file of a few queues.
+declare -A MAX_LEN=([fuzz_bs_parse]=512 [fuzz_bs_conn]=4096 [fuzz_http_conn]=8192
+                    [fuzz_opts]=512 [fuzz_wal_decode]=4096 [fuzz_wal_replay]=16384
+                    [fuzz_fcgi_proto]=16384 [fuzz_settings]=4096)
 # The libraries the Makefile links the server with (libuv, zlib, pthreads,
 # libhttp-parser, jansson, ...), read from its LIBS line so both stay alike.
 read -ra LIBS < <(sed -n 's/^LIBS *:= *//p' Makefile)
@@ -63,7 +71,14 @@ fi
 # shellcheck disable=SC2054 # the commas belong to -fsanitize=
 CFLAGS=(-std=c11 -D_GNU_SOURCE -Isrc -g -O1 -fno-omit-frame-pointer
         -fsanitize=address,undefined -fno-sanitize-recover=all)
+# shellcheck disable=SC2206 # FUZZ_CFLAGS holds several flags
+CFLAGS+=($FUZZ_CFLAGS)
 mkdir -p "$OUT/obj" "$OUT/logs"
+# Objects built with other flags are built again.
+if [[ "$(cat "$OUT/obj/.cflags" 2>/dev/null)" != "${CFLAGS[*]}" ]]; then
+  rm -f "$OUT"/obj/*.o
+  echo "${CFLAGS[*]}" >"$OUT/obj/.cflags"
+fi
 objs=()
 build_failed=0
 while IFS= read -r src; do
@@ -76,13 +91,24 @@ while IFS= read -r src; do
 done < <(find src -name '*.c' ! -path src/main.c ! -path 'src/cli/*' | sort)
 [[ $build_failed -eq 0 ]] || { echo "run.sh: building src/ failed" >&2; exit 2; }
 
-# The harness itself gets the sanitizers but no coverage instrumentation:
-# its invariant checks would otherwise flood libFuzzer with comparisons and
-# features of their own, and slow every execution several times over.
+# The harnesses and the code they share (engine_check.c, ...) get the
+# sanitizers but no coverage instrumentation: their invariant checks would
+# otherwise flood libFuzzer with comparisons and features of their own, and
+# slow every execution several times over.
+common=()
+for src in fuzz/*.c; do
+  name=$(basename "$src" .c)
+  [[ $name == fuzz_* || $name == replay_main ]] && continue
+  obj="$OUT/obj/fuzz_common_$name.o"
+  "$CLANG" "${CFLAGS[@]}" -Ifuzz -c "$src" -o "$obj" ||
+    { echo "run.sh: building $src failed" >&2; exit 2; }
+  common+=("$obj")
+done
 for h in "${harnesses[@]}"; do
   echo "run.sh: building $OUT/$h"
-  { "$CLANG" "${CFLAGS[@]}" -c "fuzz/$h.c" -o "$OUT/obj/$h.o" &&
-    "$CLANG" "${CFLAGS[@]}" -fsanitize=fuzzer "$OUT/obj/$h.o" "${objs[@]}" -o "$OUT/$h" "${LIBS[@]}"; } ||
+  { "$CLANG" "${CFLAGS[@]}" -Ifuzz -c "fuzz/$h.c" -o "$OUT/obj/$h.o" &&
+    "$CLANG" "${CFLAGS[@]}" -fsanitize=fuzzer "$OUT/obj/$h.o" "${common[@]}" "${objs[@]}" \
+      -o "$OUT/$h" "${LIBS[@]}"; } ||
     { echo "run.sh: building $h failed" >&2; exit 2; }
 done
 

@@ -20,9 +20,11 @@ bury, kick, kick-job, touch, delete, pause-tube); a restart that changes
 jobs of the first run (its segment alone holds updates and deletes of
 jobs it never put); HTTP API tasks with keys (one replaced), attempt
 limits, JSON and raw payloads, an attempt released and one timed out, one
-done, one cancelled, a failed one kicked (EXT and HISTORY records); and a
+done, one cancelled, a failed one kicked (EXT and HISTORY records), and
+queues' push settings set, changed and cleared (SETTINGS records); and a
 churn of 20,000 put/delete pairs beside a few long-lived jobs, keyed and
-failed tasks and a paused tube, so that compaction writes a snapshot.
+failed tasks, a paused tube and a pushed queue, so that compaction writes a
+snapshot.
 From those, a torn tail, a damaged byte (alone, and followed by a torn
 tail), and a file with its header removed and its checksums zeroed (the
 harness's own header and checksum fix-up then) are derived too. One seed is
@@ -222,9 +224,9 @@ def h_update(id, state, deadline=0):
     return rec(4, h_fields(id, state, deadline))
 
 
-def h_ext(id, max_attempts=0, flags=0, key=b"", error=b""):
-    return rec(9, struct.pack("<QIIB", id, max_attempts, 0, flags) + struct.pack("<H", len(key))
-               + key + struct.pack("<H", len(error)) + error)
+def h_ext(id, max_attempts=0, flags=0, key=b"", error=b"", failed_at=0):
+    return rec(9, struct.pack("<QIIBq", id, max_attempts, 0, flags, failed_at)
+               + struct.pack("<H", len(key)) + key + struct.pack("<H", len(error)) + error)
 
 
 def h_batch(seq, *records):
@@ -237,7 +239,8 @@ def keys_contended():
     failed task that stops being failed: paths a server rarely writes."""
     return h_segment(1) + h_batch(
         1, h_put(1, b"T", b"a"), h_put(2, b"T", b"b", state=3, deadline=5),
-        h_ext(1, key=b"k"), h_ext(2, max_attempts=1, flags=1, error=b"attempt 1 released")
+        h_ext(1, key=b"k"), h_ext(2, max_attempts=1, flags=1, error=b"attempt 1 released",
+                                  failed_at=1700000000 * 10**9)
     ) + h_batch(
         2, h_ext(2, key=b"k", flags=3), h_ext(1, max_attempts=2), h_update(2, 0),
         h_ext(2, flags=1), h_update(2, 3, 7), h_ext(2, flags=0), h_ext(1, key=b"k")
@@ -277,6 +280,16 @@ def scenario_tasks(s):
     assert st == 200, st
     c.cmd(f"kick-job {once}")  # a failed task kicked: fresh attempts
     s.http("POST", "/v1/queues/network/pause", {"seconds": 600})
+    # Push settings (SETTINGS records): set, changed, and set then cleared.
+    # Nothing is enqueued in these queues, so no attempt runs.
+    for queue, settings in (("hooks", {"target": "http", "url": "http://127.0.0.1:9/hook",
+                                       "headers": {"X-Token": "t"}, "concurrency": 2}),
+                            ("hooks", {"target": "http", "url": "http://127.0.0.1:9/v2",
+                                       "rate": "10/m", "deadline": "30s"}),
+                            ("gone", {"target": "http", "url": "http://127.0.0.1:9/"}),
+                            ("gone", {"target": "none"})):
+        st, q = s.http("PUT", f"/v1/queues/{queue}", settings)
+        assert st == 200, (st, q)
     return keyed
 
 
@@ -340,6 +353,8 @@ def scenario_churn(s):
         c.cmd("reserve-job %d" % keep[i])
         c.cmd(f"bury {keep[i]} 1")
     c.cmd("pause-tube keep 86400")
+    st, q = s.http("PUT", "/v1/queues/pushed", {"target": "http", "url": "http://127.0.0.1:9/"})
+    assert st == 200, (st, q)  # the snapshot carries its settings forward
     c.cmd("use churn")
     body = b"c" * 100
     for n in range(400):  # 20,000 put/delete pairs, 50 at a time
@@ -431,9 +446,11 @@ def main():
         write(D, "pause", b"\0" + first_of_type(seg1, 6))
         write(D, "next-id", b"\0" + first_of_type(snap, 7))
         write(D, "snapshot-end", b"\0" + first_of_type(snap, 8))
-        write(D, "ext-key", b"\0" + first_of_type(seg_tasks, 9, lambda r: r[29] or r[30]))
+        write(D, "ext-key", b"\0" + first_of_type(seg_tasks, 9, lambda r: r[37] or r[38]))
         write(D, "ext-failed-error", b"\0" + first_of_type(seg_tasks, 9, lambda r: r[28] & 1))
         write(D, "history", b"\0" + first_of_type(seg_tasks, 10))
+        write(D, "settings", b"\0" + first_of_type(seg_tasks, 11, lambda r: len(r) > 30))
+        write(D, "settings-cleared", b"\0" + first_of_type(seg_tasks, 11, lambda r: len(r) < 30))
         b0, b1 = bs[0]
         write(D, "whole-batch", b"\0" + seg1[b0:b1])
         write(D, "zeroed-crcs", b"\1" + zero_crcs(seg1[b0:b1]))

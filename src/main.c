@@ -19,6 +19,7 @@
 #include <uv.h>
 
 #include "core/engine.h"
+#include "dispatch/dispatch.h"
 #include "net/net.h"
 #include "opts.h"
 #include "proto/bs_conn.h"
@@ -40,6 +41,7 @@ typedef struct deferd {
     http_server_t http;
     net_proto_t http_proto;
     net_t *net;
+    dispatch_t *dispatch;
     uv_signal_t sig_term, sig_int, sig_usr1;
     uv_timer_t housekeeping;
     struct utsname uts;
@@ -176,8 +178,29 @@ static uint64_t hook_log_durable(void *ctx) {
     return wal_durable(((deferd_t *)ctx)->wal);
 }
 
+/* Start the push attempts the turn made possible, then seal the log's
+ * batch (which then holds whatever those changed too). */
 static void hook_end_turn(void *ctx) {
-    wal_end_turn(((deferd_t *)ctx)->wal, clock_now_ns());
+    deferd_t *d = ctx;
+    int64_t now = clock_now_ns();
+    dispatch_end_turn(d->dispatch, now);
+    if (d->wal)
+        wal_end_turn(d->wal, now);
+}
+
+/* ---- push dispatch, as the HTTP API sees it ---- */
+
+static int push_configure(void *ctx, const char *queue, size_t len, const char *json,
+                          size_t json_len, char *err, size_t errlen) {
+    return dispatch_configure(ctx, queue, len, json, json_len, err, errlen);
+}
+
+static bool push_render(void *ctx, buf_t *b, const tube_t *t) {
+    return dispatch_render_queue(ctx, b, t);
+}
+
+static bool push_metrics(void *ctx, buf_t *b) {
+    return dispatch_render_metrics(ctx, b);
 }
 
 static void on_log_durable(void *ctx) {
@@ -220,6 +243,9 @@ static void on_drain_signal(uv_signal_t *h, int signum) {
 static void on_stop_signal(uv_signal_t *h, int signum) {
     deferd_t *d = h->data;
     log_msg("shutting down (%s)", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    /* Running push attempts may finish within the grace period; the loop
+     * runs until they have (their outcomes are logged at wal_close). */
+    dispatch_stop(d->dispatch, (int64_t)d->opts.shutdown_grace * NS_PER_SEC, NULL, NULL);
     net_close_all(d->net);
     uv_close((uv_handle_t *)&d->sig_term, NULL);
     uv_close((uv_handle_t *)&d->sig_int, NULL);
@@ -450,10 +476,22 @@ int main(int argc, char **argv) {
     setvbuf(stderr, NULL, _IOLBF, 0);
     fit_connection_limit(&d.opts);
 
+    config_t config = {0};
+    if (d.opts.config_file && !config_load(d.opts.config_file, &config, err, sizeof err)) {
+        log_msg("%s", err);
+        return 1;
+    }
+
     d.loop = uv_default_loop();
     d.engine = engine_new();
     if (!d.engine) {
         log_msg("out of memory at start-up");
+        return 1;
+    }
+    d.dispatch = dispatch_new(d.loop, d.engine, &config, err, sizeof err);
+    if (!d.dispatch) {
+        log_msg("%s%s%s", d.opts.config_file ? d.opts.config_file : "",
+                d.opts.config_file ? ": " : "", err);
         return 1;
     }
     bs_server_init(&d.bs, d.engine);
@@ -471,6 +509,10 @@ int main(int argc, char **argv) {
     d.http.host_stats = http_host_stats;
     d.http.host_ctx = &d;
     d.http.version = DEFER_VERSION;
+    d.http.push_configure = push_configure;
+    d.http.push_render = push_render;
+    d.http.push_metrics = push_metrics;
+    d.http.push_ctx = d.dispatch;
     d.http.started_at = d.bs.started_at;
     d.http_proto = (net_proto_t){
         .name = "http",
@@ -496,11 +538,13 @@ int main(int argc, char **argv) {
         .close = bs_close,
         .ctx = &d.bs,
     };
-    net_hooks_t hooks = {.tick = hook_tick, .next_deadline = hook_next_deadline, .ctx = &d};
+    net_hooks_t hooks = {.tick = hook_tick,
+                         .next_deadline = hook_next_deadline,
+                         .end_turn = hook_end_turn,
+                         .ctx = &d};
     if (d.opts.data_dir) {
         hooks.log_position = hook_log_position;
         hooks.log_durable = hook_log_durable;
-        hooks.end_turn = hook_end_turn;
     }
     d.net = net_new(d.loop, &hooks, d.opts.max_conns);
     if (!d.net || open_listeners(&d) != 0 || open_http(&d) != 0)
@@ -516,6 +560,7 @@ int main(int argc, char **argv) {
     } else {
         log_msg("no data directory (-b): tasks are kept in memory only");
     }
+    dispatch_start(d.dispatch);
 
     uv_signal_init(d.loop, &d.sig_term);
     uv_signal_init(d.loop, &d.sig_int);
@@ -539,6 +584,7 @@ int main(int argc, char **argv) {
     wal_close(d.wal);
     uv_run(d.loop, UV_RUN_DEFAULT);
     net_free(d.net);
+    dispatch_free(d.dispatch);
     http_server_free(&d.http);
     bs_server_free(&d.bs);
     engine_free(d.engine);

@@ -41,6 +41,9 @@ static const char usage_text[] =
     "      --http-max-body N    largest HTTP request body (default 16777216)\n"
     "      --history-max N      finished tasks to keep answerable (default 10000)\n"
     "      --history-age SECS   ... for at most this long (default 86400)\n"
+    "      --config FILE        push settings per queue (docs/push.md)\n"
+    "      --shutdown-grace SECS  on SIGTERM, let running push attempts finish\n"
+    "                           for this long (default 30)\n"
     "  -u, --user USER          become USER after opening the listening socket\n"
     "  -V, --verbose            log more (connections opened and closed)\n"
     "  -v, --version            print the version and exit\n"
@@ -67,6 +70,7 @@ void opts_defaults(opts_t *o) {
     o->http_max_body = 16u << 20;
     o->history_max = OPTS_DEFAULT_HISTORY_MAX;
     o->history_age = OPTS_DEFAULT_HISTORY_AGE;
+    o->shutdown_grace = OPTS_DEFAULT_SHUTDOWN_GRACE;
 }
 
 
@@ -125,6 +129,8 @@ enum {
     OPT_HTTP_MAX_BODY,
     OPT_HISTORY_MAX,
     OPT_HISTORY_AGE,
+    OPT_CONFIG,
+    OPT_SHUTDOWN_GRACE,
 };
 
 int opts_parse(opts_t *o, int argc, char **argv, char *err, size_t errlen) {
@@ -142,6 +148,8 @@ int opts_parse(opts_t *o, int argc, char **argv, char *err, size_t errlen) {
         {"http-max-body", required_argument, NULL, OPT_HTTP_MAX_BODY},
         {"history-max", required_argument, NULL, OPT_HISTORY_MAX},
         {"history-age", required_argument, NULL, OPT_HISTORY_AGE},
+        {"config", required_argument, NULL, OPT_CONFIG},
+        {"shutdown-grace", required_argument, NULL, OPT_SHUTDOWN_GRACE},
         {"user", required_argument, NULL, 'u'},
         {"verbose", no_argument, NULL, 'V'},
         {"version", no_argument, NULL, 'v'},
@@ -263,6 +271,18 @@ int opts_parse(opts_t *o, int argc, char **argv, char *err, size_t errlen) {
                 return -1;
             }
             o->history_age = v;
+            break;
+        case OPT_CONFIG:
+            o->config_file = optarg;
+            break;
+        case OPT_SHUTDOWN_GRACE:
+            if (!parse_u64(optarg, &v) || v > 86400) {
+                snprintf(err, errlen,
+                         "invalid --shutdown-grace value '%s': give seconds from 0 to 86400",
+                         optarg);
+                return -1;
+            }
+            o->shutdown_grace = v;
             break;
         case 'u':
             o->user = optarg;

@@ -34,6 +34,9 @@ typedef struct opts {
     uint64_t http_max_body;
     uint64_t history_max;
     uint64_t history_age; /* seconds */
+    /* Push dispatch. */
+    const char *config_file;
+    uint64_t shutdown_grace; /* seconds */
     const char *user;
     int verbosity;
     bool show_version;
@@ -51,6 +54,7 @@ typedef struct opts {
 #define OPTS_DEFAULT_HTTP_PORT "11380"
 #define OPTS_DEFAULT_HISTORY_MAX 10000u
 #define OPTS_DEFAULT_HISTORY_AGE 86400u
+#define OPTS_DEFAULT_SHUTDOWN_GRACE 30u
 
 void opts_defaults(opts_t *o);
 /* Returns 0, or -1 with a sentence in err. */

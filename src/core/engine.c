@@ -7,6 +7,7 @@
 #include "core/engine_internal.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -206,6 +207,7 @@ static void tube_destroy(engine_t *e, tube_t *t) {
     heap_free(&t->delayed);
     heap_free(&t->buried);
     strmap_free(&t->keys);
+    free(t->settings);
     free(t->name);
     free(t);
 }
@@ -725,7 +727,15 @@ engine_result_t engine_release(engine_t *e, session_t *s, uint64_t id, uint32_t 
      * buried as failed - the worker is still told RELEASED, since from its
      * side that is what it did. */
     engine_result_t r = ENGINE_OK;
-    if (!eng_attempt_failed(e, t, j, false, now)) {
+    /* Only a task that has an extension anyway (an HTTP task) pays for
+     * remembering a release; plain beanstalk jobs stay as they are. */
+    char msg[64];
+    const char *why = NULL;
+    if (engine_job_ext(e, j)) {
+        snprintf(msg, sizeof msg, "attempt %u released by a worker", engine_job_attempts(e, j));
+        why = msg;
+    }
+    if (!eng_attempt_failed(e, t, j, why, 0, now)) {
         r = delay > 0 ? job_make_delayed(e, t, j, now) : eng_make_ready(e, t, j, now);
         eng_emit(e, EVENT_RELEASED, j->id, t, now);
     }
@@ -754,6 +764,44 @@ engine_result_t engine_touch(engine_t *e, session_t *s, uint64_t id, int64_t now
     heap_fix(&s->reserved, job_pos(j));
     session_rearm(e, s);
     return ENGINE_OK;
+}
+
+engine_result_t engine_hold(engine_t *e, session_t *s, uint64_t id, int64_t until) {
+    job_t *j = engine_job_find(e, id);
+    if (!j || !engine_session_holds(s, j))
+        return ENGINE_NOT_FOUND;
+    j->deadline = until;
+    heap_fix(&s->reserved, job_pos(j));
+    session_rearm(e, s);
+    return ENGINE_OK;
+}
+
+engine_result_t engine_attempt_failed(engine_t *e, session_t *s, uint64_t id, const char *reason,
+                                      uint32_t max_attempts, int64_t retry_at, int64_t now) {
+    job_t *j = engine_job_find(e, id);
+    if (!j || !engine_session_holds(s, j))
+        return ENGINE_NOT_FOUND;
+    tube_t *t = e->tube_table[j->tube];
+    session_drop(e, s, j);
+    j->releases++;
+    char why[640];
+    snprintf(why, sizeof why, "attempt %u: %s", engine_job_attempts(e, j), reason);
+    engine_result_t r = ENGINE_BURIED;
+    if (!eng_attempt_failed(e, t, j, why, max_attempts, now)) {
+        /* The delay a beanstalk client would see: whole seconds, rounded up. */
+        int64_t wait = retry_at > now ? retry_at - now : 0;
+        j->delay = (uint32_t)((wait + NS_PER_SEC - 1) / NS_PER_SEC);
+        if (wait > 0) {
+            j->deadline = retry_at;
+            r = eng_place_delayed(e, t, j);
+        } else {
+            r = eng_make_ready(e, t, j, now);
+        }
+        if (r == ENGINE_OK)
+            eng_emit(e, EVENT_RELEASED, j->id, t, now);
+    }
+    eng_journal(e, JOURNAL_UPDATE, j, t);
+    return r;
 }
 
 static void job_kick(engine_t *e, tube_t *t, job_t *j, int64_t now) {
@@ -818,6 +866,50 @@ void engine_resume(engine_t *e, tube_t *t, int64_t now) {
     tube_match(e, t, now);
     tube_rearm(e, t);
     eng_journal(e, JOURNAL_PAUSE, NULL, t);
+}
+
+/* Settings hold a reference to their tube: it lives while they do. */
+static engine_result_t settings_put(engine_t *e, const char *name, size_t len, const char *text,
+                                    size_t text_len, tube_t **out) {
+    tube_t *t = eng_tube_find_or_make(e, name, len);
+    char *copy = t ? malloc(text_len + 1) : NULL;
+    if (!copy) {
+        if (t)
+            tube_drop_if_unused(e, t);
+        return ENGINE_NO_MEMORY;
+    }
+    memcpy(copy, text, text_len);
+    copy[text_len] = '\0';
+    if (!t->settings)
+        eng_tube_ref(t);
+    free(t->settings);
+    t->settings = copy;
+    t->settings_len = (uint32_t)text_len;
+    *out = t;
+    return ENGINE_OK;
+}
+
+/* Clear t's settings, journaling that while t still exists. */
+static void settings_clear(engine_t *e, tube_t *t) {
+    free(t->settings);
+    t->settings = NULL;
+    t->settings_len = 0;
+    eng_journal(e, JOURNAL_SETTINGS, NULL, t);
+    eng_tube_unref(e, t);
+}
+
+engine_result_t engine_set_settings(engine_t *e, const char *name, size_t len, const char *text,
+                                    size_t text_len) {
+    tube_t *t = engine_tube_find(e, name, len);
+    if (!text_len) {
+        if (t && t->settings)
+            settings_clear(e, t);
+        return ENGINE_OK;
+    }
+    engine_result_t r = settings_put(e, name, len, text, text_len, &t);
+    if (r == ENGINE_OK)
+        eng_journal(e, JOURNAL_SETTINGS, NULL, t);
+    return r;
 }
 
 tube_t *engine_tube_get(engine_t *e, const char *name, size_t len) {
@@ -934,6 +1026,17 @@ engine_result_t engine_restore_pause(engine_t *e, const char *name, size_t len, 
     return ENGINE_OK;
 }
 
+engine_result_t engine_restore_settings(engine_t *e, const char *name, size_t len,
+                                        const char *text, size_t text_len) {
+    e->restoring = true;
+    tube_t *t = engine_tube_find(e, name, len);
+    if (text_len)
+        return settings_put(e, name, len, text, text_len, &t);
+    if (t && t->settings)
+        settings_clear(e, t); /* restoring: no journal, and t stays */
+    return ENGINE_OK;
+}
+
 void engine_restore_next_id(engine_t *e, uint64_t next_id) {
     if (next_id > e->next_id)
         e->next_id = next_id;
@@ -999,7 +1102,11 @@ static void session_fire(engine_t *e, session_t *s, int64_t now) {
         e->count.timeouts++;
         t->timeouts_total++;
         eng_emit(e, EVENT_TIMED_OUT, j->id, t, now);
-        if (!eng_attempt_failed(e, t, j, true, now))
+        /* Worth saying for any task: "what happened to 812?" */
+        char why[64];
+        snprintf(why, sizeof why, "attempt %u timed out (ttr %u s)", engine_job_attempts(e, j),
+                 j->ttr);
+        if (!eng_attempt_failed(e, t, j, why, 0, now))
             eng_make_ready(e, t, j, now);
         eng_journal(e, JOURNAL_UPDATE, j, t);
     }

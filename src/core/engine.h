@@ -72,6 +72,7 @@ typedef enum journal_kind {
     JOURNAL_UPDATE, /* j's priority, delay, state or counters changed */
     JOURNAL_DELETE, /* j is about to be freed */
     JOURNAL_PAUSE,  /* t was paused */
+    JOURNAL_SETTINGS, /* t's push settings changed */
 } journal_kind_t;
 
 typedef void (*engine_journal_fn)(void *ctx, journal_kind_t kind, const job_t *j,
@@ -170,6 +171,11 @@ struct tube {
     uint64_t reserved_total, done_total, failed_total, cancelled_total, timeouts_total;
     uint64_t rate_enqueued_mark, rate_done_mark;
     double enqueued_rate, done_rate;
+    /* Push settings as text (JSON) that the engine keeps and logs without
+     * reading it - the dispatcher does; NULL: none. A tube with settings
+     * holds a reference to itself, so it outlives its last job. */
+    char *settings;
+    uint32_t settings_len;
 };
 
 typedef struct watch {
@@ -290,6 +296,9 @@ engine_result_t engine_release(engine_t *e, session_t *s, uint64_t id, uint32_t 
                                uint32_t delay, int64_t now);
 engine_result_t engine_bury(engine_t *e, session_t *s, uint64_t id, uint32_t pri, int64_t now);
 engine_result_t engine_touch(engine_t *e, session_t *s, uint64_t id, int64_t now);
+/* Keep a reservation of s until `until` (ns), whatever the job's TTR: the
+ * push dispatcher enforces its own deadline on an attempt. */
+engine_result_t engine_hold(engine_t *e, session_t *s, uint64_t id, int64_t until);
 /* Kick up to bound jobs of tube t: buried ones if it has any, else delayed.
  * Returns how many moved. */
 uint32_t engine_kick(engine_t *e, tube_t *t, uint32_t bound, int64_t now);
@@ -346,6 +355,17 @@ uint32_t engine_job_attempts(const engine_t *e, const job_t *j);
 bool engine_job_failed(const engine_t *e, const job_t *j);
 /* A finished task still retained, or NULL. */
 const task_history_t *engine_history_find(const engine_t *e, uint64_t id, int64_t now);
+/* An attempt of a task held by s failed (a pushed task: its target said
+ * why, in reason). It is the last attempt when the task's own attempt limit,
+ * or else max_attempts (0: none), is reached: then the task is buried as
+ * failed and ENGINE_BURIED returned; otherwise it is delayed until
+ * retry_at (ns) and ENGINE_OK returned. The reason is kept either way. */
+engine_result_t engine_attempt_failed(engine_t *e, session_t *s, uint64_t id, const char *reason,
+                                      uint32_t max_attempts, int64_t retry_at, int64_t now);
+/* Set (text_len > 0) or clear (text_len 0) a queue's push settings, which
+ * the engine keeps and logs. Creates the queue if need be. */
+engine_result_t engine_set_settings(engine_t *e, const char *name, size_t len, const char *text,
+                                    size_t text_len);
 /* Keep at most max finished tasks, for at most age_ns (0: none kept). */
 void engine_set_history(engine_t *e, uint64_t max, int64_t age_ns);
 /* Drop history older than the retention age; call now and then. */
@@ -385,6 +405,9 @@ void engine_restore_delete(engine_t *e, uint64_t id);
 engine_result_t engine_restore_pause(engine_t *e, const char *name, size_t len, int64_t pause_ns,
                                      int64_t unpause_at);
 void engine_restore_next_id(engine_t *e, uint64_t next_id);
+/* A queue's push settings as logged (text_len 0: none). */
+engine_result_t engine_restore_settings(engine_t *e, const char *name, size_t len,
+                                        const char *text, size_t text_len);
 /* After replay: drop tubes nothing refers to. */
 void engine_restore_done(engine_t *e);
 

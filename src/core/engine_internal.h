@@ -32,10 +32,12 @@ job_ext_t *eng_ext(const engine_t *e, const job_t *j);
 /* j's extension, created if missing; NULL when memory ran out. */
 job_ext_t *eng_ext_get(engine_t *e, job_t *j);
 void eng_ext_drop(engine_t *e, job_t *j);
-/* An attempt of reserved j (out of its session) failed: its TTR ran out or
- * its worker released it. Records why; when its attempts are used up,
- * buries it as failed and returns true. */
-bool eng_attempt_failed(engine_t *e, tube_t *t, job_t *j, bool timed_out, int64_t now);
+/* An attempt of reserved j (out of its session) failed: its TTR ran out,
+ * its worker released it, or its push target said no. Keeps why (when not
+ * NULL) as its last error; when its attempts are used up - its own limit,
+ * else max_attempts (0: none) - buries it as failed and returns true. */
+bool eng_attempt_failed(engine_t *e, tube_t *t, job_t *j, const char *why, uint32_t max_attempts,
+                        int64_t now);
 /* A kicked job starts its attempts afresh. */
 void eng_fresh_attempts(engine_t *e, job_t *j);
 

@@ -77,24 +77,13 @@ static void set_error(job_ext_t *x, const char *msg) {
     x->last_error = copy;
 }
 
-bool eng_attempt_failed(engine_t *e, tube_t *t, job_t *j, bool timed_out, int64_t now) {
+bool eng_attempt_failed(engine_t *e, tube_t *t, job_t *j, const char *why, uint32_t max_attempts,
+                        int64_t now) {
     job_ext_t *x = eng_ext(e, j);
-    uint32_t attempts = engine_job_attempts(e, j);
-    bool used_up = x && x->max_attempts && attempts >= x->max_attempts;
-    char msg[96];
-    if (timed_out) {
-        /* Worth saying for any task: "what happened to 812?" */
-        x = eng_ext_get(e, j);
-        snprintf(msg, sizeof msg, "attempt %u timed out (ttr %u s)", attempts, j->ttr);
-        if (x)
-            set_error(x, msg);
-    } else if (x) {
-        /* Only a task that has an extension anyway (an HTTP task) pays for
-         * remembering a release; plain beanstalk jobs stay as they are. */
-        snprintf(msg, sizeof msg, "attempt %u released by a worker", attempts);
-        set_error(x, msg);
-    }
-    if (!used_up)
+    if (why && (x = eng_ext_get(e, j)))
+        set_error(x, why);
+    uint32_t limit = x && x->max_attempts ? x->max_attempts : max_attempts;
+    if (!limit || engine_job_attempts(e, j) < limit || !(x = eng_ext_get(e, j)))
         return false;
     x->failed = true;
     x->failed_at = now;

@@ -59,6 +59,14 @@ typedef struct http_server {
     size_t (*log_room)(void *ctx, bool for_put);
     void (*host_stats)(void *ctx, http_host_stats_t *out);
     void *host_ctx;
+    /* Push dispatch (docs/push.md), wired by the host; all NULL without a
+     * dispatcher. configure answers an HTTP status and fills err on error;
+     * render appends a queue's "push" value; metrics appends lines. */
+    int (*push_configure)(void *ctx, const char *queue, size_t len, const char *json,
+                          size_t json_len, char *err, size_t errlen);
+    bool (*push_render)(void *ctx, buf_t *b, const tube_t *t);
+    bool (*push_metrics)(void *ctx, buf_t *b);
+    void *push_ctx;
     const char *version;
     int64_t started_at;
     uint32_t cur_conns;
@@ -93,10 +101,9 @@ struct http_conn {
     buf_t *out;
     http_state_t state;
     /* The request being read. */
-    buf_t url, body, field, auth;
+    buf_t url, body, field, auth, expect;
     size_t header_bytes;
     bool field_done; /* the header name is complete; a value follows */
-    bool expect_continue;
     bool head; /* answering a HEAD request: headers only */
     int reject;      /* status to answer once the request is dropped (413) */
     int64_t now;
@@ -140,7 +147,7 @@ void http_api_handle(http_conn_t *c, const http_request_t *r);
 bool http_render_job(buf_t *b, const engine_t *e, const job_t *j, bool with_payload,
                      int64_t now);
 bool http_render_history(buf_t *b, const task_history_t *h);
-bool http_render_queue(buf_t *b, const engine_t *e, const tube_t *t, int64_t now);
+bool http_render_queue(buf_t *b, const http_server_t *srv, const tube_t *t, int64_t now);
 
 /* ---- /metrics and /v1/stats (http_metrics.c) ---- */
 bool http_render_metrics(buf_t *b, http_server_t *srv, int64_t now);

@@ -596,7 +596,7 @@ static void handle_queues(http_conn_t *c, const http_request_t *r) {
     buf_t *b = scratch(c);
     bool ok = buf_puts(b, "{\"queues\":[");
     for (uint32_t i = 0; ok && i < e->ntubes; i++)
-        ok = (i == 0 || buf_puts(b, ",")) && http_render_queue(b, e, e->tube_list[i], r->now);
+        ok = (i == 0 || buf_puts(b, ",")) && http_render_queue(b, c->srv, e->tube_list[i], r->now);
     ok = ok && buf_puts(b, "]}");
     respond_scratch(c, 200, ok, NULL);
 }
@@ -612,7 +612,7 @@ static tube_t *existing_queue(http_conn_t *c, const route_t *rt) {
 
 static void answer_queue(http_conn_t *c, const tube_t *t, int64_t now) {
     buf_t *b = scratch(c);
-    respond_scratch(c, 200, http_render_queue(b, c->srv->engine, t, now), NULL);
+    respond_scratch(c, 200, http_render_queue(b, c->srv, t, now), NULL);
 }
 
 static bool room_for_changes(http_conn_t *c, size_t bytes) {
@@ -623,6 +623,33 @@ static bool room_for_changes(http_conn_t *c, size_t bytes) {
         return false;
     }
     return true;
+}
+
+/* PUT /v1/queues/{queue}: push settings (docs/push.md). */
+static void handle_configure(http_conn_t *c, const http_request_t *r, const route_t *rt) {
+    http_server_t *srv = c->srv;
+    if (!queue_name_ok(c, rt))
+        return;
+    if (!srv->push_configure) {
+        http_error(c, 404, "not_found", "push dispatch is not available in this server");
+        return;
+    }
+    if (!room_for_changes(c, r->body_len + 512))
+        return;
+    char err[640];
+    int status = srv->push_configure(srv->push_ctx, rt->seg[2], rt->len[2], r->body, r->body_len,
+                                     err, sizeof err);
+    if (status == 200) {
+        tube_t *t = engine_tube_find(srv->engine, rt->seg[2], rt->len[2]);
+        if (t)
+            answer_queue(c, t, r->now);
+        else /* settings cleared on a queue that had nothing else */
+            respond_scratch(c, 200, buf_puts(scratch(c), "{\"push\":null}"), NULL);
+        return;
+    }
+    http_error(c, status, status == 409 ? "conflict" : status == 400 ? "invalid_settings"
+                                                                     : "unavailable",
+               "%s", err);
 }
 
 static void handle_pause(http_conn_t *c, const http_request_t *r, const route_t *rt) {
@@ -830,6 +857,10 @@ static void handle_events(http_conn_t *c, const http_request_t *r) {
         http_error(c, 400, "invalid_field", "queue must be a valid queue name");
         return;
     }
+    if (c->head) { /* the headers a stream would have, and no stream */
+        http_respond(c, 200, "application/x-ndjson", scratch(c), NULL);
+        return;
+    }
     http_start_stream(c, q ? name : NULL, qlen);
 }
 
@@ -895,8 +926,10 @@ void http_api_handle(http_conn_t *c, const http_request_t *r) {
     }
     if (rt.n >= 3 && seg_is(&rt, 1, "queues")) {
         if (rt.n == 3) {
-            if (m != HTTP_GET) {
-                method_not_allowed(c, r, "GET");
+            if (m == HTTP_PUT) {
+                handle_configure(c, r, &rt);
+            } else if (m != HTTP_GET) {
+                method_not_allowed(c, r, "GET, PUT");
             } else {
                 tube_t *t = existing_queue(c, &rt);
                 if (t)

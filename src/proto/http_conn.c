@@ -66,8 +66,10 @@ static bool keep_alive(http_conn_t *c) {
 void http_respond(http_conn_t *c, int status, const char *type, const buf_t *body,
                   const char *extra_headers) {
     /* A request refused half-read (c->reject) leaves the stream out of
-     * step: close. Any other answer, errors included, keeps it alive. */
-    bool ka = keep_alive(c) && !c->reject;
+     * step, and after an Upgrade or CONNECT request the client would speak
+     * a protocol we do not: close. Any other answer, errors included,
+     * keeps it alive. */
+    bool ka = keep_alive(c) && !c->reject && !c->parser.upgrade;
     bool head = c->head;
     bool ok = buf_appendf(c->out,
                           "HTTP/1.1 %d %s\r\nDate: %s\r\nContent-Type: %s\r\nContent-Length: "
@@ -115,9 +117,9 @@ static int on_message_begin(http_parser *p) {
     buf_reset(&c->body);
     buf_reset(&c->field);
     buf_reset(&c->auth);
+    buf_reset(&c->expect);
     c->header_bytes = 0;
     c->field_done = false;
-    c->expect_continue = false;
     return 0;
 }
 
@@ -150,8 +152,9 @@ static int on_header_value(http_parser *p, const char *at, size_t len) {
         return 1;
     if (field_is(c, "authorization") && !buf_append(&c->auth, at, len))
         return 1;
-    if (field_is(c, "expect") && len >= 12 && strncasecmp(at, "100-continue", 12) == 0)
-        c->expect_continue = true;
+    /* A value may come in pieces (split across reads): gather it. */
+    if (field_is(c, "expect") && !buf_append(&c->expect, at, len))
+        return 1;
     return 0;
 }
 
@@ -163,8 +166,12 @@ static int on_headers_complete(http_parser *p) {
         return -1; /* stop: the body is not read */
     }
     /* A client that waits for leave to send its body (curl does, for
-     * large ones) gets it at once instead of after its own timeout. */
-    if (c->expect_continue && !buf_puts(c->out, "HTTP/1.1 100 Continue\r\n\r\n"))
+     * large ones) gets it at once instead of after its own timeout. An
+     * HTTP/1.0 client knows no 100 Continue (RFC 9110, 10.1.1). */
+    bool expect = c->expect.len == 12 &&
+                  strncasecmp(buf_head(&c->expect), "100-continue", 12) == 0 &&
+                  (p->http_major > 1 || (p->http_major == 1 && p->http_minor >= 1));
+    if (expect && !buf_puts(c->out, "HTTP/1.1 100 Continue\r\n\r\n"))
         return 1;
     return 0;
 }
@@ -251,6 +258,7 @@ http_conn_t *http_conn_new(http_server_t *srv, buf_t *out, void (*wake)(void *ct
     buf_init(&c->body);
     buf_init(&c->field);
     buf_init(&c->auth);
+    buf_init(&c->expect);
     http_parser_init(&c->parser, HTTP_REQUEST);
     c->parser.data = c;
     srv->cur_conns++;
@@ -267,6 +275,7 @@ void http_conn_free(http_conn_t *c) {
     buf_free(&c->body);
     buf_free(&c->field);
     buf_free(&c->auth);
+    buf_free(&c->expect);
     free(c->stream_queue);
     free(c);
 }

@@ -122,7 +122,8 @@ bool http_render_metrics(buf_t *b, http_server_t *srv, int64_t now) {
                              "# TYPE defer_uptime_seconds gauge\n"
                              "defer_uptime_seconds %" PRId64 "\n",
                              h.rss_bytes, e->count.job_bytes, e->history.count,
-                             draining(srv) ? 1 : 0, (now - srv->started_at) / NS_PER_SEC);
+                             draining(srv) ? 1 : 0, (now - srv->started_at) / NS_PER_SEC) &&
+           (!srv->push_metrics || srv->push_metrics(srv->push_ctx, b));
 }
 
 bool http_render_stats(buf_t *b, http_server_t *srv, int64_t now) {

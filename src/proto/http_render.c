@@ -93,8 +93,7 @@ bool http_render_history(buf_t *b, const task_history_t *h) {
            str_or_null(b, h->error, h->error ? strlen(h->error) : 0) && buf_puts(b, "}");
 }
 
-bool http_render_queue(buf_t *b, const engine_t *e, const tube_t *t, int64_t now) {
-    (void)e;
+bool http_render_queue(buf_t *b, const http_server_t *srv, const tube_t *t, int64_t now) {
     bool paused = t->pause_ns > 0 && t->unpause_at > now;
     /* A pause of the longest length is a pause "until resumed". */
     bool forever = paused && t->pause_ns >= (int64_t)UINT32_MAX * NS_PER_SEC;
@@ -107,9 +106,11 @@ bool http_render_queue(buf_t *b, const engine_t *e, const tube_t *t, int64_t now
                        ",\"buried\":%" PRIu64 ",\"failed\":%" PRIu64 ",\"urgent\":%" PRIu64
                        ",\"workers_waiting\":%" PRIu32 ",\"total_enqueued\":%" PRIu64
                        ",\"total_done\":%" PRIu64 ",\"paused\":%s,\"pause_seconds_left\":%s"
-                       ",\"enqueued_per_second\":%.2f,\"done_per_second\":%.2f}",
+                       ",\"enqueued_per_second\":%.2f,\"done_per_second\":%.2f,\"push\":",
                        t->ready.len, t->delayed.len, t->reserved, t->buried.len - t->failed,
                        t->failed, t->urgent, t->waiting, t->total_jobs, t->done_total,
                        paused ? "true" : "false", forever ? "null" : left, t->enqueued_rate,
-                       t->done_rate);
+                       t->done_rate) &&
+           (srv->push_render ? srv->push_render(srv->push_ctx, b, t) : buf_puts(b, "null")) &&
+           buf_puts(b, "}");
 }

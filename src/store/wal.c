@@ -117,6 +117,11 @@ void wal_journal(void *ctx, journal_kind_t kind, const job_t *j, const tube_t *t
         ok = ok && wal_put_pause(&w->batch, t->pause_ns, t->unpause_at, t->name,
                                  (uint16_t)t->name_len);
         break;
+    case JOURNAL_SETTINGS:
+        count++;
+        ok = ok && wal_put_settings(&w->batch, t->name, (uint16_t)t->name_len, t->settings,
+                                    t->settings_len);
+        break;
     }
     /* The engine has already made the change: it cannot be refused now. */
     if (!ok)
@@ -193,7 +198,7 @@ static void compaction_start(wal_t *w) {
 }
 
 /* One chunk of the snapshot: jobs in id order, as one frame. The last
- * chunk adds the pauses and the next id; the writer closes the snapshot
+ * chunk adds the history, the pauses, push settings and the next id; the writer closes the snapshot
  * with its end record, since only it knows which segments it covers. */
 static void compaction_chunk(wal_t *w) {
     const engine_t *e = w->engine;
@@ -218,6 +223,11 @@ static void compaction_chunk(wal_t *w) {
             const tube_t *t = e->tube_list[i];
             if (t->pause_ns > 0) {
                 ok = wal_put_pause(b, t->pause_ns, t->unpause_at, t->name, (uint16_t)t->name_len);
+                count++;
+            }
+            if (ok && t->settings) {
+                ok = wal_put_settings(b, t->name, (uint16_t)t->name_len, t->settings,
+                                      t->settings_len);
                 count++;
             }
         }

@@ -254,6 +254,20 @@ bool wal_put_history(buf_t *b, uint64_t id, int64_t created, int64_t finished, u
     return true;
 }
 
+bool wal_put_settings(buf_t *b, const char *tube, uint16_t tube_len, const char *text,
+                      uint32_t text_len) {
+    uint32_t len = WAL_HEADER_SIZE + 2 + tube_len + 4 + text_len;
+    uint8_t *p = rec_begin(b, WAL_SETTINGS, len);
+    if (!p)
+        return false;
+    p = put_text(p, tube, tube_len);
+    le32(p, text_len);
+    if (text_len)
+        memcpy(p + 4, text, text_len);
+    rec_end(b, len);
+    return true;
+}
+
 /* ---- decoding ---- */
 
 /* Read a length-prefixed string at *q (within end); false if it does not
@@ -359,6 +373,19 @@ static wal_decode_result_t decode_payload(const uint8_t *p, uint32_t n, wal_rec_
             return WAL_CORRUPT;
         rec->u.pause.tube = (const char *)p + 18;
         rec->u.pause.tube_len = tl;
+        return WAL_OK;
+    }
+    case WAL_SETTINGS: {
+        const uint8_t *q = p, *end = p + n;
+        if (!read_text(&q, end, &rec->u.settings.tube, &rec->u.settings.tube_len) ||
+            end - q < 4 ||
+            !engine_tube_name_valid(rec->u.settings.tube, rec->u.settings.tube_len))
+            return WAL_CORRUPT;
+        uint32_t tl = rd32(q);
+        if ((size_t)(end - q - 4) != tl || tl > WAL_SETTINGS_MAX || memchr(q + 4, '\0', tl))
+            return WAL_CORRUPT;
+        rec->u.settings.text = tl ? (const char *)q + 4 : NULL;
+        rec->u.settings.text_len = tl;
         return WAL_OK;
     }
     case WAL_SNAPSHOT_END:

@@ -33,12 +33,15 @@ typedef enum wal_type {
     WAL_SNAPSHOT_END = 8,
     WAL_EXT = 9,      /* a job's key, attempt limit, last error, flags */
     WAL_HISTORY = 10, /* a finished task */
+    WAL_SETTINGS = 11, /* a queue's push settings */
 } wal_type_t;
 
 #define WAL_EXT_FAILED 1u /* buried because its attempts ran out */
 #define WAL_EXT_JSON 2u   /* the body is JSON text */
 /* Strings in EXT and HISTORY records are cut to this many bytes. */
 #define WAL_TEXT_MAX 1024
+/* A queue's push settings text is at most this long. */
+#define WAL_SETTINGS_MAX (64u << 10)
 /* Ranges a record's values must lie in, so that no arithmetic on them can
  * overflow: ids below 2^63, times (ns) and burial orders from 0 to 3*2^61
  * (the year 2189: now plus the longest delay, 2^32 s, fits). */
@@ -121,6 +124,11 @@ typedef struct wal_rec {
             const char *queue, *key, *error;
             uint16_t queue_len, key_len, error_len;
         } history;
+        struct {
+            const char *tube, *text; /* text_len 0: the settings were cleared */
+            uint16_t tube_len;
+            uint32_t text_len;
+        } settings;
     } u;
 } wal_rec_t;
 
@@ -160,6 +168,9 @@ bool wal_put_ext(buf_t *b, uint64_t id, uint32_t max_attempts, uint32_t attempt_
 bool wal_put_history(buf_t *b, uint64_t id, int64_t created, int64_t finished, uint32_t pri,
                      uint32_t ttr, uint32_t attempts, uint32_t max_attempts, uint8_t end,
                      const char *queue, size_t queue_len, const char *key, const char *error);
+
+bool wal_put_settings(buf_t *b, const char *tube, uint16_t tube_len, const char *text,
+                      uint32_t text_len);
 
 /* Sizes, for space accounting before encoding. */
 #define WAL_SEGMENT_SIZE (WAL_HEADER_SIZE + 24)

@@ -152,6 +152,9 @@ static bool apply(engine_t *e, const wal_rec_t *rec, wal_replay_info_t *info) {
     case WAL_NEXT_ID:
         engine_restore_next_id(e, rec->u.next_id);
         return true;
+    case WAL_SETTINGS:
+        return engine_restore_settings(e, rec->u.settings.tube, rec->u.settings.tube_len,
+                                       rec->u.settings.text, rec->u.settings.text_len) == ENGINE_OK;
     case WAL_EXT:
         return apply_ext(e, rec);
     case WAL_HISTORY:

@@ -44,6 +44,8 @@ static int value_of(char c) {
 }
 
 bool base64_decode(buf_t *out, const char *text, size_t len) {
+    if (len == 0)
+        return true; /* an empty buffer may have no storage to point into */
     if (len % 4 || !buf_reserve(out, base64_decoded_max(len)))
         return false;
     unsigned char *o = (unsigned char *)buf_tail(out);

@@ -37,6 +37,17 @@ static size_t utf8_len(const unsigned char *s, size_t n) {
     return len;
 }
 
+bool json_utf8_valid(const char *s, size_t len) {
+    const unsigned char *p = (const unsigned char *)s;
+    for (size_t i = 0; i < len;) {
+        size_t n = utf8_len(p + i, len - i);
+        if (!n)
+            return false;
+        i += n;
+    }
+    return true;
+}
+
 bool json_out_str(buf_t *b, const char *s, size_t len) {
     const unsigned char *p = (const unsigned char *)s;
     if (!buf_append(b, "\"", 1))

@@ -16,6 +16,8 @@
 /* A JSON string, quoted and escaped. Bytes that are not valid UTF-8 are
  * written as U+FFFD, so the output is always valid JSON. */
 bool json_out_str(buf_t *b, const char *s, size_t len);
+/* Whether s is valid UTF-8 throughout (what json_out_str keeps as it is). */
+bool json_utf8_valid(const char *s, size_t len);
 /* An RFC 3339 UTC time with milliseconds, quoted, from ns since the epoch. */
 bool json_out_time(buf_t *b, int64_t ns);
 /* RFC 3339 text of ns (no quotes) into out (at least 32 bytes). */

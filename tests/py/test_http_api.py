@@ -56,6 +56,7 @@ QUEUE_FIELDS = {
     "pause_seconds_left": int,
     "enqueued_per_second": (int, float),
     "done_per_second": (int, float),
+    "push": (dict, type(None)),  # test_push.py covers its contents
 }
 
 STATES = {"ready", "delayed", "reserved", "buried", "failed", "done", "cancelled"}
@@ -1000,8 +1001,8 @@ def test_unknown_endpoint_is_404(http, method, path):
         ("GET", "/v1/queues/q/kick", "POST"),
         ("GET", "/v1/queues/q/keys/k", "DELETE"),
         ("POST", "/v1/queues/q/keys/k", "DELETE"),
-        ("PATCH", "/v1/queues/q", "GET"),
-        ("DELETE", "/v1/queues/q", "GET"),
+        ("PATCH", "/v1/queues/q", "GET, PUT"),
+        ("DELETE", "/v1/queues/q", "GET, PUT"),
     ],
 )
 def test_wrong_method_is_405_with_allow(http, method, path, allow):

@@ -139,6 +139,24 @@ static void test_data_dir_and_user(void **state) {
     assert_string_equal(o.data_dir, "/x");
 }
 
+static void test_push_options(void **state) {
+    (void)state;
+    opts_t o;
+    char err[256];
+    assert_ok(PARSE(&o, err, "-p", "1"), err);
+    assert_null(o.config_file);
+    assert_int_equal(o.shutdown_grace, OPTS_DEFAULT_SHUTDOWN_GRACE);
+    assert_ok(PARSE(&o, err, "--config", "/etc/deferd.ini", "--shutdown-grace=0"), err);
+    assert_string_equal(o.config_file, "/etc/deferd.ini");
+    assert_int_equal(o.shutdown_grace, 0);
+    assert_ok(PARSE(&o, err, "--shutdown-grace", "86400"), err);
+    assert_int_equal(o.shutdown_grace, 86400);
+    assert_err(PARSE(&o, err, "--shutdown-grace", "86401"), err, "--shutdown-grace");
+    assert_err(PARSE(&o, err, "--shutdown-grace", "-1"), err, "--shutdown-grace");
+    assert_err(PARSE(&o, err, "--shutdown-grace", "1.5"), err, "seconds");
+    assert_err(PARSE(&o, err, "--config"), err, "--config");
+}
+
 static void test_fsync_flags(void **state) {
     (void)state;
     opts_t o;
@@ -359,6 +377,7 @@ int main(void) {
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_listen_and_port),
         cmocka_unit_test(test_data_dir_and_user),
+        cmocka_unit_test(test_push_options),
         cmocka_unit_test(test_fsync_flags),
         cmocka_unit_test(test_segment_size),
         cmocka_unit_test(test_max_job_size),

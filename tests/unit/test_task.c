@@ -1,7 +1,8 @@
 /* test_task.c - the engine's task extensions (core/task.c, core/history.c):
  * unique keys (keep, replace in place, supersede a running holder), attempt
- * limits and failure, cancel, finished-task history and its retention, and
- * restoring all of it from the log. Time is a parameter: no sleeps. */
+ * limits and failure, cancel, finished-task history and its retention, push
+ * attempts (failure with retry, reservations held past the TTR), queue
+ * settings, and restoring all of it from the log. Time is a parameter: no sleeps. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,7 +20,7 @@
 /* ---- recording the journal and the events ---- */
 
 typedef struct log_rec {
-    int puts, updates, deletes, pauses;
+    int puts, updates, deletes, pauses, settings;
     uint64_t last_id;
     int events[16];
     int nevents;
@@ -34,6 +35,8 @@ static void on_journal(void *ctx, journal_kind_t kind, const job_t *j, const tub
         r->updates++;
     else if (kind == JOURNAL_DELETE)
         r->deletes++;
+    else if (kind == JOURNAL_SETTINGS)
+        r->settings++;
     else
         r->pauses++;
     if (j)
@@ -370,6 +373,142 @@ static void test_restore_ext_and_history(void **state) {
     engine_free(e);
 }
 
+/* ---- push attempts ---- */
+
+static job_t *reserve_one(engine_t *e, session_t *s, int64_t now) {
+    job_t *j = NULL;
+    assert_int_equal(engine_reserve(e, s, 0, now, &j), ENGINE_OK);
+    return j;
+}
+
+static void test_push_attempt_failed_retries_then_fails(void **state) {
+    (void)state;
+    log_rec_t r;
+    engine_t *e = new_engine(&r);
+    session_t *s = engine_session_new(e, on_notify, NULL);
+    uint32_t n;
+    assert_int_equal(engine_watch(e, s, "mail", 4, &n), ENGINE_OK);
+    uint64_t id = put(e, "mail", "{}", NULL, 60, T0).job->id;
+
+    /* Attempt 1 fails: delayed until the retry time, sub-second. */
+    job_t *j = reserve_one(e, s, T0);
+    int updates = r.updates;
+    assert_int_equal(engine_attempt_failed(e, s, id, "php-fpm answered 500", 2,
+                                           T0 + SEC(1) / 4, T0),
+                     ENGINE_OK);
+    assert_int_equal(job_state(j), JOB_DELAYED);
+    assert_int_equal(j->deadline, T0 + SEC(1) / 4);
+    assert_int_equal(j->delay, 1); /* whole seconds, rounded up */
+    assert_int_equal(r.updates, updates + 1);
+    assert_string_equal(engine_job_ext(e, j)->last_error, "attempt 1: php-fpm answered 500");
+    engine_tick(e, T0 + SEC(1) / 4 - 1);
+    assert_int_equal(job_state(j), JOB_DELAYED);
+    engine_tick(e, T0 + SEC(1) / 4);
+    assert_int_equal(job_state(j), JOB_READY);
+
+    /* Attempt 2 is the queue's last: buried as failed. */
+    j = reserve_one(e, s, T0 + SEC(1));
+    assert_int_equal(engine_attempt_failed(e, s, id, "timeout", 2, T0 + SEC(5), T0 + SEC(1)),
+                     ENGINE_BURIED);
+    assert_int_equal(job_state(j), JOB_BURIED);
+    assert_true(engine_job_failed(e, j));
+    assert_string_equal(engine_job_ext(e, j)->last_error, "attempt 2: timeout");
+    assert_int_equal(engine_tube_find(e, "mail", 4)->failed, 1);
+    assert_int_equal(r.events[r.nevents - 1], EVENT_FAILED);
+    /* Not held any more. */
+    assert_int_equal(engine_attempt_failed(e, s, id, "x", 2, T0, T0), ENGINE_NOT_FOUND);
+
+    /* A kick gives fresh attempts; the task's own limit beats the queue's. */
+    assert_int_equal(engine_kick_job(e, id, T0 + SEC(2)), ENGINE_OK);
+    j = reserve_one(e, s, T0 + SEC(2));
+    assert_int_equal(engine_job_attempts(e, j), 1);
+    assert_int_equal(engine_attempt_failed(e, s, id, "again", 0, T0 + SEC(2), T0 + SEC(2)),
+                     ENGINE_OK); /* no limit at all: retried, at once */
+    assert_int_equal(job_state(j), JOB_READY);
+    engine_session_free(e, s, T0 + SEC(3));
+    engine_free(e);
+}
+
+static void test_push_task_limit_wins(void **state) {
+    (void)state;
+    log_rec_t r;
+    engine_t *e = new_engine(&r);
+    session_t *s = engine_session_new(e, on_notify, NULL);
+    uint32_t n;
+    assert_int_equal(engine_watch(e, s, "q", 1, &n), ENGINE_OK);
+    engine_put_opts_t o = {.max_attempts = 1};
+    uint64_t id = put(e, "q", "x", &o, 60, T0).job->id;
+    job_t *j = reserve_one(e, s, T0);
+    assert_int_equal(engine_attempt_failed(e, s, id, "no", 10, T0 + SEC(1), T0), ENGINE_BURIED);
+    assert_true(engine_job_failed(e, j));
+    engine_session_free(e, s, T0);
+    engine_free(e);
+}
+
+static void test_hold_outlasts_the_ttr(void **state) {
+    (void)state;
+    log_rec_t r;
+    engine_t *e = new_engine(&r);
+    session_t *s = engine_session_new(e, on_notify, NULL);
+    uint64_t id = put(e, "default", "x", NULL, 1, T0).job->id;
+    job_t *j = reserve_one(e, s, T0);
+    assert_int_equal(engine_hold(e, s, id, T0 + SEC(100)), ENGINE_OK);
+    engine_tick(e, T0 + SEC(99));
+    assert_int_equal(job_state(j), JOB_RESERVED);
+    assert_int_equal(j->timeouts, 0);
+    engine_tick(e, T0 + SEC(100));
+    assert_int_equal(job_state(j), JOB_READY);
+    assert_int_equal(j->timeouts, 1);
+    session_t *other = engine_session_new(e, on_notify, NULL);
+    assert_int_equal(engine_hold(e, other, id, T0), ENGINE_NOT_FOUND);
+    engine_session_free(e, other, T0);
+    engine_session_free(e, s, T0);
+    engine_free(e);
+}
+
+/* ---- queue settings ---- */
+
+static void test_settings_keep_the_queue(void **state) {
+    (void)state;
+    log_rec_t r;
+    engine_t *e = new_engine(&r);
+    const char *text = "{\"target\":\"http\"}";
+    assert_int_equal(engine_set_settings(e, "hooks", 5, text, strlen(text)), ENGINE_OK);
+    assert_int_equal(r.settings, 1);
+    tube_t *t = engine_tube_find(e, "hooks", 5);
+    assert_non_null(t);
+    assert_string_equal(t->settings, text);
+    assert_int_equal(t->settings_len, strlen(text));
+    /* A job that comes and goes does not take the queue with it. */
+    uint64_t id = put(e, "hooks", "x", NULL, 60, T0).job->id;
+    assert_int_equal(engine_delete(e, NULL, id, T0), ENGINE_OK);
+    assert_ptr_equal(engine_tube_find(e, "hooks", 5), t);
+    /* Replacing keeps one reference; clearing logs and lets it go. */
+    assert_int_equal(engine_set_settings(e, "hooks", 5, "{}", 2), ENGINE_OK);
+    assert_string_equal(t->settings, "{}");
+    assert_int_equal(engine_set_settings(e, "hooks", 5, NULL, 0), ENGINE_OK);
+    assert_int_equal(r.settings, 3);
+    assert_null(engine_tube_find(e, "hooks", 5));
+    /* Clearing what is not there changes nothing and logs nothing. */
+    assert_int_equal(engine_set_settings(e, "none", 4, NULL, 0), ENGINE_OK);
+    assert_null(engine_tube_find(e, "none", 4));
+    assert_int_equal(r.settings, 3);
+    engine_free(e);
+}
+
+static void test_restore_settings(void **state) {
+    (void)state;
+    engine_t *e = engine_new();
+    assert_non_null(e);
+    assert_int_equal(engine_restore_settings(e, "a", 1, "{\"x\":1}", 7), ENGINE_OK);
+    assert_int_equal(engine_restore_settings(e, "b", 1, "{}", 2), ENGINE_OK);
+    assert_int_equal(engine_restore_settings(e, "b", 1, NULL, 0), ENGINE_OK);
+    engine_restore_done(e);
+    assert_string_equal(engine_tube_find(e, "a", 1)->settings, "{\"x\":1}");
+    assert_null(engine_tube_find(e, "b", 1)); /* cleared, nothing else held it */
+    engine_free(e);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_key_keep_returns_the_holder),
@@ -381,6 +520,11 @@ int main(void) {
         cmocka_unit_test(test_cancel),
         cmocka_unit_test(test_history_retention),
         cmocka_unit_test(test_restore_ext_and_history),
+        cmocka_unit_test(test_push_attempt_failed_retries_then_fails),
+        cmocka_unit_test(test_push_task_limit_wins),
+        cmocka_unit_test(test_hold_outlasts_the_ttr),
+        cmocka_unit_test(test_settings_keep_the_queue),
+        cmocka_unit_test(test_restore_settings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -74,6 +74,8 @@ static void test_other_records_round_trip(void **state) {
     assert_true(wal_put_pause(&b, 5 * NS_PER_SEC, T0, "a(b)", 4));
     assert_true(wal_put_next_id(&b, 1000));
     assert_true(wal_put_snapshot_end(&b, 9, 77));
+    assert_true(wal_put_settings(&b, "mail", 4, "{\"target\":\"http\"}", 17));
+    assert_true(wal_put_settings(&b, "mail", 4, NULL, 0));
 
     const uint8_t *p = (const uint8_t *)buf_head(&b);
     size_t n = b.len, off = 0;
@@ -118,6 +120,18 @@ static void test_other_records_round_trip(void **state) {
     assert_int_equal(r.type, WAL_SNAPSHOT_END);
     assert_int_equal(r.u.snapshot_end.covers, 9);
     assert_int_equal(r.u.snapshot_end.records, 77);
+    off += r.len;
+    assert_int_equal(wal_decode(p + off, n - off, &r), WAL_OK);
+    assert_int_equal(r.type, WAL_SETTINGS);
+    assert_int_equal(r.u.settings.tube_len, 4);
+    assert_memory_equal(r.u.settings.tube, "mail", 4);
+    assert_int_equal(r.u.settings.text_len, 17);
+    assert_memory_equal(r.u.settings.text, "{\"target\":\"http\"}", 17);
+    off += r.len;
+    assert_int_equal(wal_decode(p + off, n - off, &r), WAL_OK);
+    assert_int_equal(r.type, WAL_SETTINGS);
+    assert_int_equal(r.u.settings.text_len, 0); /* cleared */
+    assert_null(r.u.settings.text);
     off += r.len;
     assert_int_equal(off, n);
     buf_free(&b);
@@ -198,6 +212,12 @@ static void test_invalid_contents_refused(void **state) {
     buf_reset(&b);
     u = sample_update(1);
     assert_true(wal_put_job(&b, &u, T0, 1, "-bad", 4, "", 0)); /* invalid tube name */
+    assert_int_equal(wal_decode((uint8_t *)buf_head(&b), b.len, &r), WAL_CORRUPT);
+    buf_reset(&b);
+    assert_true(wal_put_settings(&b, "q", 1, "a\0b", 3)); /* settings are text */
+    assert_int_equal(wal_decode((uint8_t *)buf_head(&b), b.len, &r), WAL_CORRUPT);
+    buf_reset(&b);
+    assert_true(wal_put_settings(&b, "", 0, "{}", 2)); /* a queue name is needed */
     assert_int_equal(wal_decode((uint8_t *)buf_head(&b), b.len, &r), WAL_CORRUPT);
     buf_free(&b);
 }
