@@ -96,9 +96,8 @@ static void check_job(ctx_t *x, const job_t *j) {
     const engine_t *e = x->e;
     const engine_check_opts_t *o = x->o;
     EC(j->id > 0, "a job id is never 0");
-    if (!o->ids_unbounded)
-        EC(j->id < e->next_id, "job %" PRIu64 ": ids are below next_id (%" PRIu64 ")", j->id,
-           e->next_id);
+    EC(j->id < e->next_id, "job %" PRIu64 ": ids are below next_id (%" PRIu64 ")", j->id,
+       e->next_id);
     EC(idmap_get(&e->jobs, j->id) == j, "job %" PRIu64 ": the id map leads to it", j->id);
     EC(j->ttr >= 1, "job %" PRIu64 ": ttr >= 1", j->id);
     EC(j->tube < x->n && e->tube_table[j->tube] != NULL,

@@ -66,8 +66,6 @@ typedef struct engine_check_opts {
     bool live;
     int64_t now;         /* live: the time of the last engine_tick (0: none) */
     int64_t created_min; /* live: no job created before this (0: unchecked) */
-    /* Skip "id < next_id" (FUZZ_KNOWN=ids of fuzz_wal_replay). */
-    bool ids_unbounded;
 } engine_check_opts_t;
 
 /* Aborts with a message when an invariant does not hold. Cost: about

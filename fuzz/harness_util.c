@@ -2,23 +2,8 @@
 #include "harness_util.h"
 
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 
 #include "core/engine.h"
-
-bool fuzz_known(const char *tag) {
-    const char *k = getenv("FUZZ_KNOWN");
-    size_t n = strlen(tag);
-    while (k && *k) {
-        if (strncmp(k, tag, n) == 0 && (k[n] == ',' || k[n] == '\0'))
-            return true;
-        k = strchr(k, ',');
-        if (k)
-            k++;
-    }
-    return false;
-}
 
 int64_t fuzz_step_ns(uint8_t b) {
     if (b < 64)

@@ -6,11 +6,6 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* FUZZ_KNOWN=tag,tag... in the environment names bugs already found and
- * reported, whose checks a fuzzing run skips to look for others (make test
- * never sets it). */
-bool fuzz_known(const char *tag);
-
 /* A script's clock step byte b (the argument of "~t"): b < 64: b * 50 ms;
  * < 128: 1..64 s; < 192: 1..64 min; else 1..64 days. In nanoseconds. */
 int64_t fuzz_step_ns(uint8_t b);

@@ -15,9 +15,9 @@
 # fuzz_opts, fuzz_settings, fuzz_wal_decode, fuzz_wal_replay (or without
 # "fuzz_"); default all.
 # Environment: FUZZ_SECONDS, BUILD, CLANG (default clang), FUZZ_ARGS (extra
-# libFuzzer flags, e.g. "-jobs=2 -workers=2"), FUZZ_KNOWN (see
-# fuzz/README.md), FUZZ_CFLAGS (extra compiler flags, e.g.
-# "-fno-sanitize=pointer-overflow" to fuzz on past a known UB report).
+# libFuzzer flags, e.g. "-jobs=2 -workers=2"), FUZZ_CFLAGS (extra compiler
+# flags, e.g. "-fno-sanitize=pointer-overflow" to fuzz on past a known UB
+# report).
 #
 # Exit status: 0 when nothing was found; 1 when a harness crashed, leaked,
 # hung or hit UB - each reproducer's path is printed, with how to replay it;

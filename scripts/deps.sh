@@ -7,7 +7,7 @@ set -euo pipefail
 declare -A groups=(
   [build]="libuv1-dev zlib1g-dev libhttp-parser-dev libjansson-dev libcurl4-openssl-dev libinih-dev pkg-config"
   [test]="libuv1-dev zlib1g-dev libhttp-parser-dev libjansson-dev libcurl4-openssl-dev libinih-dev pkg-config php-fpm libcmocka-dev python3 python3-pytest beanstalkd php-cli phpunit php-pda-pheanstalk netcat-openbsd procps"
-  [bench]="libuv1-dev zlib1g-dev libhttp-parser-dev libjansson-dev libcurl4-openssl-dev libinih-dev pkg-config php-fpm beanstalkd procps util-linux php-cli php-pda-pheanstalk"
+  [bench]="libuv1-dev zlib1g-dev libhttp-parser-dev libjansson-dev libcurl4-openssl-dev libinih-dev pkg-config php-fpm beanstalkd procps util-linux php-cli php-pda-pheanstalk redis-server redis-tools wrk"
   [fuzz]="libuv1-dev zlib1g-dev libhttp-parser-dev libjansson-dev libcurl4-openssl-dev libinih-dev pkg-config clang libclang-rt-14-dev"
 )
 

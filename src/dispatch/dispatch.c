@@ -425,7 +425,11 @@ static void on_timer(uv_timer_t *h) {
             log_msg("grace period over: %u attempts stopped; their tasks run again after the "
                     "restart", n);
     }
-    /* Rate-limited queues are served by the end of this turn. */
+    /* Rate-limited queues whose token is due are served by the end of
+     * this turn, which sets their next wake-up. */
+    for (pusher_t *p = d->pushers; p; p = p->next)
+        if (p->wake_at && p->wake_at <= now)
+            p->wake_at = 0;
     arm_timer(d);
 }
 
@@ -447,8 +451,11 @@ static void arm_timer(dispatch_t *d) {
         uv_timer_stop(&d->timer);
         return;
     }
+    /* At least 1 ms: a timer started at 0 from inside its own callback
+     * runs again at once in libuv before 1.45, and the loop never gets to
+     * its I/O. */
     int64_t now = clock_now_ns();
-    uint64_t ms = at <= now ? 0 : (uint64_t)((at - now + 999999) / 1000000);
+    uint64_t ms = at <= now ? 1 : (uint64_t)((at - now + 999999) / 1000000);
     uv_update_time(d->loop);
     uv_timer_start(&d->timer, on_timer, ms, 0);
 }

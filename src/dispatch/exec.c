@@ -18,7 +18,6 @@
 #include <errno.h>
 #include <limits.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,6 +25,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "util/errmsg.h"
 #include "util/log.h"
 #include "util/panic.h"
 
@@ -87,18 +87,6 @@ struct push_attempt {
 /* ------------------------------------------------------------------ */
 /* Small helpers                                                       */
 
-static void exec_errf(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void exec_errf(char *err, size_t errlen, const char *fmt, ...) {
-    if (!err || !errlen)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 /* errno in the words of our messages ("no such file", as a person would
  * say it, rather than strerror's "No such file or directory"). */
 static const char *exec_errno_words(int e) {
@@ -144,12 +132,12 @@ int exec_split_command(const char *cmd, char ***argv_out, char *err, size_t errl
     size_t len = strlen(cmd);
     size_t maxwords = len / 2 + 2;
     if (len > SIZE_MAX / 4 - maxwords * sizeof(char *)) {
-        exec_errf(err, errlen, "command too long");
+        errmsg(err, errlen, "command too long");
         return -1;
     }
     char **argv = malloc(maxwords * sizeof(char *) + 2 * len + 2);
     if (!argv) {
-        exec_errf(err, errlen, "out of memory splitting the command");
+        errmsg(err, errlen, "out of memory splitting the command");
         return -1;
     }
     char *w = (char *)(argv + maxwords);
@@ -170,7 +158,7 @@ int exec_split_command(const char *cmd, char ***argv_out, char *err, size_t errl
             size_t open_at = i++;
             while (cmd[i] != q) {
                 if (!cmd[i]) {
-                    exec_errf(err, errlen, "unterminated %s quote in the command at column %zu",
+                    errmsg(err, errlen, "unterminated %s quote in the command at column %zu",
                               q == '"' ? "double" : "single", open_at + 1);
                     free(argv);
                     return -1;
@@ -185,7 +173,7 @@ int exec_split_command(const char *cmd, char ***argv_out, char *err, size_t errl
     }
     argv[n] = NULL;
     if (n == 0) {
-        exec_errf(err, errlen, "empty command");
+        errmsg(err, errlen, "empty command");
         free(argv);
         return -1;
     }
@@ -247,12 +235,12 @@ static char *exec_resolve(const char *prog, const char *workdir, char *err, size
     if (strchr(prog, '/')) {
         char *where = prog[0] != '/' && workdir ? exec_join(workdir, prog) : strdup(prog);
         if (!where) {
-            exec_errf(err, errlen, "out of memory");
+            errmsg(err, errlen, "out of memory");
             return NULL;
         }
         bool ok = exec_check_file(where, &why);
         if (!ok)
-            exec_errf(err, errlen, "program %s: %s", where, why);
+            errmsg(err, errlen, "program %s: %s", where, why);
         free(where);
         return ok ? strdup(prog) : NULL;
     }
@@ -269,7 +257,7 @@ static char *exec_resolve(const char *prog, const char *workdir, char *err, size
             dir[dl] = '\0';
             char *cand = exec_join(dl ? dir : ".", prog);
             if (!cand) {
-                exec_errf(err, errlen, "out of memory");
+                errmsg(err, errlen, "out of memory");
                 return NULL;
             }
             if (exec_check_file(cand, &why)) {
@@ -287,7 +275,7 @@ static char *exec_resolve(const char *prog, const char *workdir, char *err, size
             break;
         p = end + 1;
     }
-    exec_errf(err, errlen, "program %s: not found on PATH (%s)", prog, path);
+    errmsg(err, errlen, "program %s: not found on PATH (%s)", prog, path);
     return NULL;
 }
 
@@ -314,7 +302,7 @@ push_target_t *exec_target_new(uv_loop_t *loop, const char *command, const char 
         return NULL;
     const char *why = workdir ? exec_dir_problem(workdir) : NULL;
     if (why) {
-        exec_errf(err, errlen, "working directory %s: %s", workdir, why);
+        errmsg(err, errlen, "working directory %s: %s", workdir, why);
         exec_argv_free(argv);
         return NULL;
     }
@@ -326,7 +314,7 @@ push_target_t *exec_target_new(uv_loop_t *loop, const char *command, const char 
     push_target_t *t = calloc(1, sizeof *t);
     char *wd = workdir ? strdup(workdir) : NULL;
     if (!t || (workdir && !wd)) {
-        exec_errf(err, errlen, "out of memory");
+        errmsg(err, errlen, "out of memory");
         free(t);
         free(wd);
         free(file);

@@ -35,6 +35,7 @@
 
 #include "dispatch/fcgi_proto.h"
 #include "util/buf.h"
+#include "util/errmsg.h"
 #include "util/panic.h"
 #include "version.h"
 
@@ -112,22 +113,13 @@ struct push_attempt {
 
 /* ---- creation ---- */
 
-__attribute__((format(printf, 3, 4))) static void set_err(char *err, size_t errlen,
-                                                          const char *fmt, ...) {
-    if (!err || !errlen)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
 
 /* "host:port", "[v6]:port": resolved once, here, so that attempts never
  * block on DNS. */
 static bool resolve_tcp(push_target_t *t, const char *address, char *err, size_t errlen) {
     const char *colon = strrchr(address, ':');
     if (!colon || colon == address || !colon[1]) {
-        set_err(err, errlen,
+        errmsg(err, errlen,
                 "php-fpm address '%s' is neither unix:/path/to.sock nor host:port", address);
         return false;
     }
@@ -136,7 +128,7 @@ static bool resolve_tcp(push_target_t *t, const char *address, char *err, size_t
     const char *h = address;
     if (address[0] == '[') {
         if (hlen < 2 || address[hlen - 1] != ']') {
-            set_err(err, errlen, "php-fpm address '%s': an IPv6 address goes in brackets",
+            errmsg(err, errlen, "php-fpm address '%s': an IPv6 address goes in brackets",
                     address);
             return false;
         }
@@ -144,7 +136,7 @@ static bool resolve_tcp(push_target_t *t, const char *address, char *err, size_t
         hlen -= 2;
     }
     if (hlen == 0 || hlen >= sizeof host) {
-        set_err(err, errlen, "php-fpm address '%s' has no usable host", address);
+        errmsg(err, errlen, "php-fpm address '%s' has no usable host", address);
         return false;
     }
     memcpy(host, h, hlen);
@@ -153,7 +145,7 @@ static bool resolve_tcp(push_target_t *t, const char *address, char *err, size_t
     errno = 0;
     unsigned long port = strtoul(colon + 1, &end, 10);
     if (*end || errno || port == 0 || port > 65535 || colon[1] < '0' || colon[1] > '9') {
-        set_err(err, errlen, "php-fpm address '%s': the port must be 1-65535", address);
+        errmsg(err, errlen, "php-fpm address '%s': the port must be 1-65535", address);
         return false;
     }
     struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM,
@@ -161,13 +153,13 @@ static bool resolve_tcp(push_target_t *t, const char *address, char *err, size_t
     struct addrinfo *res = NULL;
     int r = getaddrinfo(host, colon + 1, &hints, &res);
     if (r != 0 || !res) {
-        set_err(err, errlen, "cannot resolve php-fpm host '%s': %s", host,
+        errmsg(err, errlen, "cannot resolve php-fpm host '%s': %s", host,
                 r == EAI_SYSTEM ? strerror(errno) : gai_strerror(r));
         return false;
     }
     if (res->ai_addrlen > sizeof t->addr) {
         freeaddrinfo(res);
-        set_err(err, errlen, "php-fpm host '%s' resolved to an unusable address", host);
+        errmsg(err, errlen, "php-fpm host '%s' resolved to an unusable address", host);
         return false;
     }
     memcpy(&t->addr, res->ai_addr, res->ai_addrlen);
@@ -188,23 +180,23 @@ static void target_free_fields(push_target_t *t) {
 push_target_t *fcgi_target_new(uv_loop_t *loop, const char *address, const char *script,
                                char *err, size_t errlen) {
     if (!address || !*address) {
-        set_err(err, errlen, "no php-fpm address given");
+        errmsg(err, errlen, "no php-fpm address given");
         return NULL;
     }
     if (!script || script[0] != '/') {
-        set_err(err, errlen,
+        errmsg(err, errlen,
                 "the PHP script must be an absolute path as php-fpm sees it, not '%s'",
                 script ? script : "");
         return NULL;
     }
     const char *base = strrchr(script, '/') + 1;
     if (!*base) {
-        set_err(err, errlen, "the PHP script '%s' names a directory, not a file", script);
+        errmsg(err, errlen, "the PHP script '%s' names a directory, not a file", script);
         return NULL;
     }
     push_target_t *t = calloc(1, sizeof *t);
     if (!t) {
-        set_err(err, errlen, "out of memory");
+        errmsg(err, errlen, "out of memory");
         return NULL;
     }
     t->loop = loop;
@@ -216,7 +208,7 @@ push_target_t *fcgi_target_new(uv_loop_t *loop, const char *address, const char 
     t->read_chunk = malloc(READ_CHUNK);
     if (!t->address || !t->script || !t->script_name || !t->doc_root || !t->read_chunk) {
         target_free_fields(t);
-        set_err(err, errlen, "out of memory");
+        errmsg(err, errlen, "out of memory");
         return NULL;
     }
     t->script_name[0] = '/';
@@ -226,7 +218,7 @@ push_target_t *fcgi_target_new(uv_loop_t *loop, const char *address, const char 
         const char *path = address + 5;
         struct sockaddr_un sun;
         if (!*path || strlen(path) >= sizeof sun.sun_path) {
-            set_err(err, errlen, "php-fpm socket path '%s' is empty or longer than %zu bytes",
+            errmsg(err, errlen, "php-fpm socket path '%s' is empty or longer than %zu bytes",
                     path, sizeof sun.sun_path - 1);
             target_free_fields(t);
             return NULL;
@@ -234,7 +226,7 @@ push_target_t *fcgi_target_new(uv_loop_t *loop, const char *address, const char 
         t->is_unix = true;
         t->pipe_path = strdup(path);
         if (!t->pipe_path) {
-            set_err(err, errlen, "out of memory");
+            errmsg(err, errlen, "out of memory");
             target_free_fields(t);
             return NULL;
         }

@@ -6,12 +6,12 @@
 
 #include <jansson.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "util/errmsg.h"
 #include "util/json_out.h"
 
 #define NS_PER_SEC INT64_C(1000000000)
@@ -59,13 +59,6 @@ bool settings_copy(push_settings_t *dst, const push_settings_t *src) {
     return ok;
 }
 
-static bool fail(char *err, size_t errlen, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return false;
-}
 
 /* ---- values ---- */
 
@@ -165,11 +158,11 @@ static bool text_ok(const char *v) {
 
 static bool set_text(char **field, const char *name, const char *value, char *err, size_t errlen) {
     if (!text_ok(value))
-        return fail(err, errlen, "%s: must be 1 to %d bytes of UTF-8 text, without control "
+        return errmsg(err, errlen, "%s: must be 1 to %d bytes of UTF-8 text, without control "
                     "characters", name, SETTINGS_TEXT_MAX);
     char *copy = strdup(value);
     if (!copy)
-        return fail(err, errlen, "out of memory");
+        return errmsg(err, errlen, "out of memory");
     free(*field);
     *field = copy;
     return true;
@@ -196,33 +189,33 @@ bool settings_set(push_settings_t *s, const char *name, const char *value, char 
                 s->kind = (push_kind_t)k;
                 return true;
             }
-        return fail(err, errlen, "target: \"%.64s\" is not a target; use fastcgi, http or exec "
+        return errmsg(err, errlen, "target: \"%.64s\" is not a target; use fastcgi, http or exec "
                     "(or none)", value);
     }
     if (strcmp(name, "address") == 0)
         return set_text(&s->address, name, value, err, errlen);
     if (strcmp(name, "script") == 0) {
         if (value[0] != '/')
-            return fail(err, errlen, "script: \"%.64s\" must be an absolute path (php-fpm "
+            return errmsg(err, errlen, "script: \"%.64s\" must be an absolute path (php-fpm "
                         "looks it up as SCRIPT_FILENAME)", value);
         return set_text(&s->script, name, value, err, errlen);
     }
     if (strcmp(name, "url") == 0) {
         if (strncmp(value, "http://", 7) != 0 && strncmp(value, "https://", 8) != 0)
-            return fail(err, errlen, "url: \"%.64s\" must start with http:// or https://", value);
+            return errmsg(err, errlen, "url: \"%.64s\" must start with http:// or https://", value);
         return set_text(&s->url, name, value, err, errlen);
     }
     if (strcmp(name, "header") == 0) {
         if (!text_ok(value) || !header_ok(value))
-            return fail(err, errlen, "header: \"%.64s\" is not a \"Name: value\" line", value);
+            return errmsg(err, errlen, "header: \"%.64s\" is not a \"Name: value\" line", value);
         if (s->nheaders == SETTINGS_HEADERS_MAX)
-            return fail(err, errlen, "header: at most %d headers", SETTINGS_HEADERS_MAX);
+            return errmsg(err, errlen, "header: at most %d headers", SETTINGS_HEADERS_MAX);
         size_t nlen = (size_t)(strchr(value, ':') - value);
         for (uint32_t i = 0; i < s->nheaders; i++)
             if (strncasecmp(s->headers[i], value, nlen) == 0 && s->headers[i][nlen] == ':')
-                return fail(err, errlen, "header: %.*s is given twice", (int)nlen, value);
+                return errmsg(err, errlen, "header: %.*s is given twice", (int)nlen, value);
         if (!(s->headers[s->nheaders] = strdup(value)))
-            return fail(err, errlen, "out of memory");
+            return errmsg(err, errlen, "out of memory");
         s->nheaders++;
         return true;
     }
@@ -230,32 +223,32 @@ bool settings_set(push_settings_t *s, const char *name, const char *value, char 
         return set_text(&s->command, name, value, err, errlen);
     if (strcmp(name, "workdir") == 0) {
         if (value[0] != '/')
-            return fail(err, errlen, "workdir: \"%.64s\" must be an absolute path", value);
+            return errmsg(err, errlen, "workdir: \"%.64s\" must be an absolute path", value);
         return set_text(&s->workdir, name, value, err, errlen);
     }
     if (strcmp(name, "concurrency") == 0) {
         if (!parse_whole(value, 1, SETTINGS_CONCURRENCY_MAX, &n))
-            return fail(err, errlen, "concurrency: \"%.64s\" is not a whole number from 1 to %u",
+            return errmsg(err, errlen, "concurrency: \"%.64s\" is not a whole number from 1 to %u",
                         value, SETTINGS_CONCURRENCY_MAX);
         s->concurrency = (uint32_t)n;
         return true;
     }
     if (strcmp(name, "rate") == 0) {
         if (!parse_rate(value, &s->rate))
-            return fail(err, errlen, "rate: \"%.64s\" is not a rate such as 10, 10/s, 600/m or "
+            return errmsg(err, errlen, "rate: \"%.64s\" is not a rate such as 10, 10/s, 600/m or "
                         "3600/h (at most 1000000/s; 0: no limit)", value);
         return true;
     }
     if (strcmp(name, "burst") == 0) {
         if (!parse_whole(value, 1, SETTINGS_CONCURRENCY_MAX * 100u, &n))
-            return fail(err, errlen, "burst: \"%.64s\" is not a whole number from 1 to %u", value,
+            return errmsg(err, errlen, "burst: \"%.64s\" is not a whole number from 1 to %u", value,
                         SETTINGS_CONCURRENCY_MAX * 100u);
         s->burst = (uint32_t)n;
         return true;
     }
     if (strcmp(name, "max_attempts") == 0) {
         if (!parse_whole(value, 0, SETTINGS_ATTEMPTS_MAX, &n))
-            return fail(err, errlen, "max_attempts: \"%.64s\" is not a whole number from 0 (no "
+            return errmsg(err, errlen, "max_attempts: \"%.64s\" is not a whole number from 0 (no "
                         "limit) to %u", value, SETTINGS_ATTEMPTS_MAX);
         s->max_attempts = (uint32_t)n;
         return true;
@@ -266,11 +259,11 @@ bool settings_set(push_settings_t *s, const char *name, const char *value, char 
                                                       : NULL;
     if (dur) {
         if (!settings_parse_duration(value, dur))
-            return fail(err, errlen, "%s: \"%.64s\" is not a duration such as 30s, 500ms, 5m or "
+            return errmsg(err, errlen, "%s: \"%.64s\" is not a duration such as 30s, 500ms, 5m or "
                         "1h (at most 30 days)", name, value);
         return true;
     }
-    return fail(err, errlen, "unknown setting \"%.64s\"; known: target, address, script, url, "
+    return errmsg(err, errlen, "unknown setting \"%.64s\"; known: target, address, script, url, "
                 "header(s), command, workdir, concurrency, rate, burst, deadline, max_attempts, "
                 "backoff_min, backoff_max", name);
 }
@@ -281,19 +274,19 @@ bool settings_check(const push_settings_t *s, char *err, size_t errlen) {
         break;
     case PUSH_FASTCGI:
         if (!s->address || !s->script)
-            return fail(err, errlen, "a fastcgi target needs address (unix:/path/to/php-fpm.sock "
+            return errmsg(err, errlen, "a fastcgi target needs address (unix:/path/to/php-fpm.sock "
                         "or host:port) and script (the PHP file to run)");
         if (strncmp(s->address, "unix:", 5) != 0 && !strrchr(s->address, ':'))
-            return fail(err, errlen, "address: \"%.64s\" is neither unix:/path nor host:port",
+            return errmsg(err, errlen, "address: \"%.64s\" is neither unix:/path nor host:port",
                         s->address);
         break;
     case PUSH_HTTP:
         if (!s->url)
-            return fail(err, errlen, "an http target needs url");
+            return errmsg(err, errlen, "an http target needs url");
         break;
     case PUSH_EXEC:
         if (!s->command)
-            return fail(err, errlen, "an exec target needs command");
+            return errmsg(err, errlen, "an exec target needs command");
         break;
     }
     /* Settings of another target are a mistake worth pointing out. */
@@ -302,10 +295,10 @@ bool settings_check(const push_settings_t *s, char *err, size_t errlen) {
                         : s->kind != PUSH_EXEC && (s->command || s->workdir) ? "command/workdir"
                                                                               : NULL;
     if (stray)
-        return fail(err, errlen, "%s: not a setting of a %s target", stray,
+        return errmsg(err, errlen, "%s: not a setting of a %s target", stray,
                     kind_names[s->kind]);
     if (s->backoff_min_ns > s->backoff_max_ns)
-        return fail(err, errlen, "backoff_min is longer than backoff_max");
+        return errmsg(err, errlen, "backoff_min is longer than backoff_max");
     return true;
 }
 
@@ -339,16 +332,16 @@ static bool json_as_text(const json_t *v, char *out, size_t len) {
 
 static bool headers_from_json(push_settings_t *s, const json_t *obj, char *err, size_t errlen) {
     if (!json_is_object(obj))
-        return fail(err, errlen, "headers: must be an object of names and values");
+        return errmsg(err, errlen, "headers: must be an object of names and values");
     const char *k;
     const json_t *v;
     json_object_foreach((json_t *)obj, k, v) {
         if (!json_is_string(v))
-            return fail(err, errlen, "headers: the value of \"%.64s\" must be a string", k);
+            return errmsg(err, errlen, "headers: the value of \"%.64s\" must be a string", k);
         char line[SETTINGS_TEXT_MAX + 2];
         int n = snprintf(line, sizeof line, "%s: %s", k, json_string_value(v));
         if (n < 0 || (size_t)n >= sizeof line)
-            return fail(err, errlen, "headers: \"%.64s\" is too long", k);
+            return errmsg(err, errlen, "headers: \"%.64s\" is too long", k);
         if (!settings_set(s, "header", line, err, errlen))
             return false;
     }
@@ -361,13 +354,13 @@ bool settings_from_json(push_settings_t *s, const char *text, size_t len, char *
     json_error_t jerr;
     json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!root)
-        return fail(err, errlen, "the settings are not valid JSON: %s (at character %d)",
+        return errmsg(err, errlen, "the settings are not valid JSON: %s (at character %d)",
                     jerr.text, jerr.position);
     bool ok = true;
     if (!json_is_object(root))
-        ok = fail(err, errlen, "the settings must be a JSON object");
+        ok = errmsg(err, errlen, "the settings must be a JSON object");
     if (ok && !json_object_get(root, "target"))
-        ok = fail(err, errlen, "target is missing; use fastcgi or http (or none)");
+        ok = errmsg(err, errlen, "target is missing; use fastcgi or http (or none)");
     const char *k;
     json_t *v;
     json_object_foreach(root, k, v) {
@@ -378,12 +371,12 @@ bool settings_from_json(push_settings_t *s, const char *text, size_t len, char *
             continue;
         }
         if (strcmp(k, "header") == 0) {
-            ok = fail(err, errlen, "header: use \"headers\", an object, in JSON");
+            ok = errmsg(err, errlen, "header: use \"headers\", an object, in JSON");
             continue;
         }
         char value[SETTINGS_TEXT_MAX + 1];
         if (!json_as_text(v, value, sizeof value)) {
-            ok = fail(err, errlen, "%.64s: must be a string or a number not below 0", k);
+            ok = errmsg(err, errlen, "%.64s: must be a string or a number not below 0", k);
             continue;
         }
         ok = settings_set(s, k, value, err, errlen);

@@ -658,17 +658,18 @@ def differential(pair, scenario, extra_mask=(), allow_timeout=False):
     return results
 
 
-def eventually(check, timeout=10.0, interval=0.01):
+def eventually(check, timeout=10.0, interval=0.01, what="condition"):
     """Poll check() until it returns a true value (returned), for at most
     `timeout` seconds: for effects that follow an asynchronous event (a
-    closed connection, a signal)."""
+    closed connection, a signal). The failure names `what` and shows the
+    last value."""
     deadline = time.monotonic() + timeout
     while True:
         v = check()
         if v:
             return v
         if time.monotonic() > deadline:
-            raise AssertionError("condition not met within %.0f s: %r" % (timeout, v))
+            raise AssertionError("%s not met within %.0f s; last: %r" % (what, timeout, v))
         time.sleep(interval)
 
 

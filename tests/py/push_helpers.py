@@ -118,19 +118,6 @@ class RssSampler:
         self._t.join(5)
 
 
-def wait_until(check, timeout=20.0, interval=0.02, what=None):
-    """Poll check() until it returns a true value (returned) for at most
-    `timeout` seconds; the failure message shows the last value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        v = check()
-        if v:
-            return v
-        if time.monotonic() > deadline:
-            raise AssertionError("%s not reached within %.0f s; last: %r" % (what or "condition", timeout, v))
-        time.sleep(interval)
-
-
 # --------------------------------------------------------------------------
 # php-fpm
 # --------------------------------------------------------------------------

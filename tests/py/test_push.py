@@ -46,6 +46,7 @@ from helpers import (
     STOP_TIMEOUT,
     HttpClient,
     bs_worker,
+    eventually,
     free_port,
     metric,
     parse_rfc3339,
@@ -60,7 +61,6 @@ from push_helpers import (
     children,
     crash,
     rss_kb,
-    wait_until,
     write_config,
     zombies,
 )
@@ -379,7 +379,7 @@ def test_fastcgi_php_fpm_down_then_back(make_fpm, push):
     # max_attempts 0: no limit, the task waits for php-fpm however long.
     put_queue(h, "q", fastcgi(fpm, backoff_min="100ms", backoff_max="200ms", max_attempts=0))
     a = h.enqueue("q", {"payload": {"n": 1}})["id"]
-    wait_until(lambda: h.task(a)["attempts"] >= 3, WAIT, what="3 attempts against a missing php-fpm")
+    eventually(lambda: h.task(a)["attempts"] >= 3, WAIT, what="3 attempts against a missing php-fpm")
     t = h.task(a)
     assert t["state"] in ("ready", "delayed", "reserved"), t
     assert t["last_error"].startswith("attempt "), t
@@ -395,7 +395,7 @@ def test_fastcgi_php_fpm_down_then_back(make_fpm, push):
     # Down again (stopped), then back again.
     fpm.stop()
     b = h.enqueue("q", {"payload": {"n": 2}})["id"]
-    wait_until(lambda: h.task(b)["attempts"] >= 2, WAIT, what="2 attempts against a stopped php-fpm")
+    eventually(lambda: h.task(b)["attempts"] >= 2, WAIT, what="2 attempts against a stopped php-fpm")
     assert "cannot connect to php-fpm at %s" % fpm.address() in h.task(b)["last_error"]
     fpm.start()
     wait_task(h, b, "done")
@@ -442,6 +442,25 @@ burst = 1
     assert lower_bound_starts(starts, t0, rate=5, burst=1) == [], sorted(s - t0 for s in starts)
 
 
+def test_fastcgi_fast_rate_limit_keeps_the_server_responsive(fpm, push, tmp_path):
+    # A regression test: the rate limiter's timer, re-armed at 0 ms from
+    # its own callback, once spun libuv's timer loop forever (libuv < 1.45)
+    # - the server stopped answering at about 100 tasks/s and above.
+    srv, h = push(["-b", str(tmp_path / "data")])
+    put_queue(h, "fast", fastcgi(fpm, concurrency=4, rate="2000/s"))
+    n = 1500
+    enqueue_many(h, "fast", [{"n": i} for i in range(n)])
+    deadline = time.monotonic() + 60
+    while True:
+        assert h.get("/healthz").status == 200  # answers all along
+        p = push_info(h, "fast")
+        if p["succeeded"] == n:
+            break
+        assert time.monotonic() < deadline, p
+        time.sleep(0.05)
+    assert len(fpm.records()) == n
+
+
 def test_fastcgi_retry_schedule_backs_off_exponentially(fpm, push):
     srv, h = push()
     put_queue(h, "q", fastcgi(fpm, backoff_min="200ms", backoff_max="800ms", max_attempts=5))
@@ -483,7 +502,7 @@ def test_fastcgi_bury_after_the_last_attempt_and_kick(fpm, push, tmp_path):
             ts = {i: h.task(i) for i in want}
             return all(t["state"] == "failed" for t in ts.values()) and all(
                 len(fpm.runs_of(i)) == rounds * n for i, n in want.items())
-        wait_until(check, WAIT, what="every task failed (round %d)" % rounds)
+        eventually(check, WAIT, what="every task failed (round %d)" % rounds)
         for i, n in want.items():
             t = h.task(i)
             assert t["attempts"] == n, t
@@ -527,7 +546,7 @@ def test_restart_after_a_crash_runs_the_attempts_in_flight_again(fpm, push, tmp_
     srv, h = push(["-b", data])
     put_queue(h, "q", fastcgi(fpm, concurrency=3))
     ids = enqueue_many(h, "q", [{"slow_while": str(slow), "n": i} for i in range(3)])
-    wait_until(lambda: len(fpm.records()) == 3, WAIT, what="3 attempts running")
+    eventually(lambda: len(fpm.records()) == 3, WAIT, what="3 attempts running")
     for i in ids:
         assert h.task(i)["state"] == "reserved"
     crash(srv)
@@ -547,7 +566,7 @@ def test_sigterm_lets_a_short_attempt_finish_within_the_grace(fpm, push, tmp_pat
     srv, h = push(["-b", data, "--shutdown-grace", "30"])
     put_queue(h, "q", fastcgi(fpm))  # concurrency 1
     first = h.enqueue("q", {"payload": {"slow_while": str(slow)}})["id"]
-    wait_until(lambda: fpm.runs_of(first), WAIT, what="the first attempt running")
+    eventually(lambda: fpm.runs_of(first), WAIT, what="the first attempt running")
     # A beanstalk worker holds the second task, and the limit leaves room
     # for it; the worker goes away after SIGTERM, which makes the task ready
     # again during the grace period.
@@ -582,7 +601,7 @@ def test_sigterm_aborts_a_long_attempt_after_the_grace_and_it_runs_again(fpm, pu
     srv, h = push(["-b", data, "--shutdown-grace", "1"])
     put_queue(h, "q", fastcgi(fpm))
     tid = h.enqueue("q", {"payload": {"slow_while": str(slow)}})["id"]
-    wait_until(lambda: fpm.runs_of(tid), WAIT, what="the attempt running")
+    eventually(lambda: fpm.runs_of(tid), WAIT, what="the attempt running")
     t_sig = time.monotonic()
     srv.signal(signal.SIGTERM)
     try:
@@ -719,7 +738,7 @@ def test_http_target_down_then_back(make_web, push):
     put_queue(h, "q", {"target": "http", "url": "http://127.0.0.1:%d/hook" % port, "backoff_min": "100ms",
                        "backoff_max": "200ms", "max_attempts": 0})
     tid = h.enqueue("q", {"payload": {"n": 1}})["id"]
-    wait_until(lambda: h.task(tid)["attempts"] >= 2, WAIT, what="2 attempts against a closed port")
+    eventually(lambda: h.task(tid)["attempts"] >= 2, WAIT, what="2 attempts against a closed port")
     t = h.task(tid)
     assert t["state"] != "failed" and "connection refused" in t["last_error"], t
     web = make_web(port=port)
@@ -914,9 +933,8 @@ max_attempts = 1
         if f.name.startswith(("sh.", "bg.")):
             pids[f.name] = int(f.read_text())
     assert len(pids) == 6, sorted(pids)  # sh and its background child, 3 attempts
-    wait_until(lambda: not [n for n, pid in pids.items() if alive(pid)], 10,
-               what="every process of the aborted commands gone")
-    wait_until(lambda: zombies(srv.pid) == [], 10, what="no zombie children of deferd")
+    eventually(lambda: not [n for n, pid in pids.items() if alive(pid)], 10, what="every process of the aborted commands gone")
+    eventually(lambda: zombies(srv.pid) == [], 10, what="no zombie children of deferd")
     p = push_info(h, "slow")
     assert (p["timed_out"], p["gave_up"], p["running"]) == (2, 1, 0), p
 
@@ -937,7 +955,7 @@ max_attempts = 1
         if i % 3:
             assert t["last_error"] == "attempt 1: exit status %d" % (i % 3), t
     # Every child reaped: none left at all, defunct or not.
-    wait_until(lambda: children(srv.pid) == [], 10, what="no children of deferd left")
+    eventually(lambda: children(srv.pid) == [], 10, what="no children of deferd left")
 
 
 def test_exec_huge_stdout_does_not_grow_memory(push, tmp_path):
@@ -976,12 +994,12 @@ workdir = {work}
     data = str(tmp_path / "data")
     srv, h = push(["--config", cfg, "-b", data, "--shutdown-grace", "1"])
     tid = h.enqueue("job", {"payload": {}})["id"]
-    wait_until(lambda: [f for f in work.iterdir() if f.name.startswith("bg.")], WAIT, what="the command running")
+    eventually(lambda: [f for f in work.iterdir() if f.name.startswith("bg.")], WAIT, what="the command running")
     srv.signal(signal.SIGTERM)
     stop_gracefully(srv)
     pids = [int(f.read_text()) for f in work.iterdir() if f.name.startswith(("sh.", "bg."))]
     assert len(pids) == 2
-    wait_until(lambda: not [p for p in pids if alive(p)], 10, what="the aborted command's processes gone")
+    eventually(lambda: not [p for p in pids if alive(p)], 10, what="the aborted command's processes gone")
     assert not (work / ("ran.%d" % tid)).exists()
 
     (work / "slow").unlink()
@@ -1152,7 +1170,7 @@ def test_target_none_stops_pushing(make_web, push):
     a = h.enqueue("q", {"payload": {"n": 1}})["id"]
     wait_task(h, a, "done")
     b = h.enqueue("q", {"payload": {"hold": True}})["id"]
-    wait_until(lambda: web.of(b), WAIT, what="the held request arriving")
+    eventually(lambda: web.of(b), WAIT, what="the held request arriving")
 
     r = put_queue(h, "q", {"target": "none"})
     assert r["push"] is None, r
