@@ -225,8 +225,11 @@ static int open_log(deferd_t *d) {
         log_msg("cannot start the log writer thread");
         return -1;
     }
-    static const char *const policy[] = {"always", "interval", "never"};
-    log_msg("tasks are kept in %s (fsync %s)", d->opts.data_dir, policy[d->opts.fsync]);
+    if (d->opts.fsync == WAL_SYNC_INTERVAL)
+        log_msg("tasks are kept in %s (fsync every %u ms)", d->opts.data_dir, d->opts.fsync_ms);
+    else
+        log_msg("tasks are kept in %s (fsync %s)", d->opts.data_dir,
+                d->opts.fsync == WAL_SYNC_ALWAYS ? "always" : "never");
     return 0;
 }
 

@@ -145,6 +145,7 @@ static void submit_batch(wal_t *w) {
     op->data = w->batch;
     op->seq = w->next_seq++;
     op->count = w->batch_count;
+    w->inflight_count = w->batch_count;
     op->rotate = w->seg_bytes >= w->cfg.segment_size;
     if (op->rotate)
         w->seg_bytes = 0;
@@ -295,7 +296,11 @@ static void compaction_collect(wal_t *w, int64_t now) {
 void wal_end_turn(wal_t *w, int64_t now) {
     if (!w->started)
         return;
-    if (!w->inflight && w->batch_count)
+    if (w->lingering && w->batch_count >= w->linger_target) {
+        w->lingering = false;
+        uv_timer_stop(&w->linger_timer);
+    }
+    if (!w->inflight && !w->lingering && w->batch_count)
         submit_batch(w);
     compaction_step(w, now);
     if (atomic_load(&w->wr.space_low) && now >= w->grow_not_before) {
@@ -304,15 +309,28 @@ void wal_end_turn(wal_t *w, int64_t now) {
     }
 }
 
+static void on_linger_timer(uv_timer_t *h) {
+    wal_t *w = h->data;
+    w->lingering = false;
+    if (!w->inflight && w->batch_count)
+        submit_batch(w);
+}
+
 static void on_writer_async(uv_async_t *h) {
     wal_t *w = h->data;
     int64_t now = clock_now_ns();
     uint64_t done = atomic_load(&w->wr.done_seq);
     bool advanced = done > w->durable_seq;
     w->durable_seq = done;
-    if (w->inflight && done + 1 >= w->next_seq)
+    if (w->inflight && done + 1 >= w->next_seq) {
         w->inflight = false;
-    if (!w->inflight && w->batch_count)
+        if (w->cfg.sync == WAL_SYNC_ALWAYS && w->inflight_count >= WAL_LINGER_MIN) {
+            w->lingering = true;
+            w->linger_target = w->batch_count + w->inflight_count;
+            uv_timer_start(&w->linger_timer, on_linger_timer, WAL_LINGER_MS, 0);
+        }
+    }
+    if (!w->inflight && !w->lingering && w->batch_count)
         submit_batch(w);
     compaction_collect(w, now);
     compaction_step(w, now);
@@ -400,7 +418,17 @@ int wal_check(const wal_config_t *cfg, engine_t *e, char *err, size_t errlen) {
     ro.readonly = true;
     ro.repair = false;
     wal_recovery_t rc;
-    return wal_recover(&ro, e, &rc, err, errlen);
+    if (wal_recover(&ro, e, &rc, err, errlen) != 0)
+        return -1;
+    /* A server start takes an empty directory as a fresh log; a check is
+     * asked about a log, so no log at all is worth saying. */
+    if (!rc.last_segment) {
+        snprintf(err, errlen,
+                 "no log files here (seg-*.log and snap-*.log are missing): nothing to check; "
+                 "a copy of a data directory must include its *.log files");
+        return -1;
+    }
+    return 0;
 }
 
 int wal_start(wal_t *w, uv_loop_t *loop, void (*durable)(void *ctx), void *ctx) {
@@ -410,6 +438,9 @@ int wal_start(wal_t *w, uv_loop_t *loop, void (*durable)(void *ctx), void *ctx) 
         return -1;
     /* The writer must not keep the loop alive on its own. */
     uv_unref((uv_handle_t *)&w->wr.async);
+    uv_timer_init(loop, &w->linger_timer);
+    w->linger_timer.data = w;
+    w->handles_open = 2;
     w->started = true;
     return 0;
 }
@@ -432,7 +463,9 @@ void wal_get_stats(const wal_t *w, wal_stats_t *s) {
 }
 
 static void free_wal_cb(uv_handle_t *h) {
-    free(h->data);
+    wal_t *w = h->data;
+    if (--w->handles_open == 0)
+        free(w);
 }
 
 void wal_close(wal_t *w) {
@@ -447,8 +480,10 @@ void wal_close(wal_t *w) {
     buf_free(&w->batch);
     close(w->wr.dirfd);
     close(w->lockfd);
-    if (w->started)
+    if (w->started) {
+        uv_close((uv_handle_t *)&w->linger_timer, free_wal_cb);
         uv_close((uv_handle_t *)&w->wr.async, free_wal_cb);
-    else
+    } else {
         free(w);
+    }
 }

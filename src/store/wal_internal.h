@@ -17,6 +17,13 @@
  * extends the file, and running out of disk shows up before a batch is
  * accepted rather than in the middle of writing it. */
 #define WAL_PREALLOC (1u << 20)
+/* After a batch of at least WAL_LINGER_MIN records became durable, the next
+ * one is sealed once it holds as many records again (or WAL_LINGER_MS
+ * later): the clients just answered send their next changes at once, and
+ * they then share one fdatasync with those that were already waiting,
+ * instead of taking turns with them in batches of half the size. */
+#define WAL_LINGER_MIN 8
+#define WAL_LINGER_MS 1
 /* When the disk is full, this much of the preallocated space is kept for
  * deletes and other changes: new tasks are refused first. */
 #define WAL_RESERVE (256u << 10)
@@ -102,6 +109,14 @@ struct wal {
     uint64_t durable_seq;  /* the loop's copy of done_seq */
     bool inflight;         /* a batch is with the writer */
     size_t inflight_bytes;
+    uint32_t inflight_count; /* its records */
+    /* Group commit lingers after a batch became durable (WAL_LINGER_MIN):
+     * until the filling batch holds linger_target records, or the timer
+     * fires. */
+    bool lingering;
+    uint32_t linger_target;
+    uv_timer_t linger_timer;
+    int handles_open; /* the writer's async and the timer: w is freed after both */
     uint64_t seg_bytes;    /* written to the current segment, as the loop counts */
 
     /* Compaction. */

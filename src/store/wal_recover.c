@@ -457,7 +457,12 @@ int wal_recover(const wal_config_t *cfg, engine_t *e, wal_recovery_t *rc, char *
         wal_segment_path(path, sizeof path, cfg->dir, "snap", snaps.v[i], ".log");
         unlink(path);
     }
-    uint64_t expect = covered ? covered + 1 : 0;
+    /* The log begins at seg-1; segments are only ever deleted once a
+     * snapshot covers them. So without a snapshot the first segment must be
+     * seg-1: a later one means the snapshot is gone (a copy taken while a
+     * compaction replaced it, say), and starting from the rest would
+     * silently lose every task the snapshot held. */
+    uint64_t expect = covered + 1;
     for (size_t i = 0; i < segs.n; i++) {
         uint64_t seq = segs.v[i];
         wal_segment_path(path, sizeof path, cfg->dir, "seg", seq, ".log");
@@ -466,7 +471,15 @@ int wal_recover(const wal_config_t *cfg, engine_t *e, wal_recovery_t *rc, char *
                 unlink(path);
             continue;
         }
-        if (expect && seq != expect) {
+        if (seq != expect && expect == 1) {
+            snprintf(err, errlen,
+                     "%s is not the first log file and no snapshot (snap-*.log) covers the ones "
+                     "before it: the snapshot is missing; restore the data directory from a "
+                     "backup (or copy it again)",
+                     path);
+            goto out;
+        }
+        if (seq != expect) {
             snprintf(err, errlen,
                      "log file %s/seg-%010" PRIu64 ".log is missing (found %s): the log has a "
                      "gap; restore the data directory from a backup",

@@ -65,16 +65,21 @@ static bool write_all(int fd, const void *p, size_t n, uint64_t off) {
     return true;
 }
 
-/* Reserve [off, off+len) of fd on disk. Falls back to writing zeros where
- * the file system has no fallocate. */
+/* Reserve [off, off+len) of fd on disk, written with zeros and synced.
+ *
+ * fallocate alone is not enough: it leaves "unwritten" extents, and the
+ * first fdatasync after a batch lands in one must also commit the extent's
+ * conversion to the file system's journal - on ext4 that made every group
+ * commit's sync about 1.5x slower (250 us against 150 us here). Zeros
+ * written now, and synced now, once per WAL_PREALLOC, leave the batches'
+ * syncs only their data to flush. fallocate first still gets a full disk
+ * refused at once, before anything is written. */
 static bool prealloc(int fd, uint64_t off, uint64_t len) {
     int r;
     do {
         r = fallocate(fd, 0, (off_t)off, (off_t)len);
     } while (r != 0 && errno == EINTR);
-    if (r == 0)
-        return true;
-    if (errno != EOPNOTSUPP)
+    if (r != 0 && errno != EOPNOTSUPP)
         return false;
     static const char zeros[64 * 1024];
     for (uint64_t done = 0; done < len;) {
@@ -83,7 +88,7 @@ static bool prealloc(int fd, uint64_t off, uint64_t len) {
             return false;
         done += n;
     }
-    return true;
+    return fdatasync(fd) == 0;
 }
 
 static void publish_room(wal_writer_t *wr) {

@@ -406,6 +406,35 @@ def test_churn_keeps_the_directory_small(make_deferd, tmp_path):
             assert c.cmd(b"peek %d\r\n" % jid) == b"FOUND %d %d\r\nlive-%d\r\n" % (jid, len(b"live-%d" % i), i)
 
 
+def test_missing_snapshot_is_reported(make_deferd, tmp_path):
+    # Regression: a backup copied while a compaction replaced the snapshot
+    # lacked both the old snapshot and the new one; the segments left began
+    # after seg-1, were taken for a whole log, and the tasks only the
+    # snapshot held were silently gone.
+    data = tmp_path / "data"
+    srv = make_deferd(["-b", str(data)])
+    with srv.connect() as c:
+        c.put(b"only-in-the-snapshot")
+    churn(srv.port, 40000)
+    eventually(lambda: any(n.startswith("snap-") for n in os.listdir(data)), what="a snapshot")
+    srv.stop_and_check()
+    assert "seg-0000000001.log" not in os.listdir(data)
+    rc, out = check_log(data)
+    assert rc == 0 and "intact: 1 tasks" in out, out
+    for name in os.listdir(data):
+        if name.startswith("snap-"):
+            os.unlink(data / name)
+    rc, out = check_log(data)
+    assert rc == 1 and "the snapshot is missing" in out, out
+    r = subprocess.run([DEFERD, "-p", "1", "-b", str(data)], capture_output=True, timeout=30)
+    assert r.returncode != 0 and "the snapshot is missing" in r.stderr.decode(), r.stderr
+
+
+def test_check_of_a_directory_without_log_files_fails(tmp_path):
+    rc, out = check_log(tmp_path)
+    assert rc == 1 and "no log files" in out, out
+
+
 def test_delayed_and_buried_jobs_do_not_pin_old_files(make_deferd, tmp_path):
     data = tmp_path / "data"
     srv = make_deferd(["-b", str(data)])
