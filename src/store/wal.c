@@ -130,8 +130,12 @@ void wal_journal(void *ctx, journal_kind_t kind, const job_t *j, const tube_t *t
     w->records_written += count;
 }
 
-uint64_t wal_position(const wal_t *w) {
-    return w->batch_count ? w->next_seq : w->next_seq - 1;
+uint64_t wal_position(wal_t *w) {
+    if (!w->batch_count)
+        return w->next_seq - 1;
+    if (w->lingering)
+        w->linger_holds++;
+    return w->next_seq;
 }
 
 uint64_t wal_durable(const wal_t *w) {
@@ -296,7 +300,8 @@ static void compaction_collect(wal_t *w, int64_t now) {
 void wal_end_turn(wal_t *w, int64_t now) {
     if (!w->started)
         return;
-    if (w->lingering && w->batch_count >= w->linger_target) {
+    if (w->lingering && (w->batch_count >= w->linger_target ||
+                         w->linger_holds > w->batch_count - w->linger_base)) {
         w->lingering = false;
         uv_timer_stop(&w->linger_timer);
     }
@@ -327,6 +332,8 @@ static void on_writer_async(uv_async_t *h) {
         if (w->cfg.sync == WAL_SYNC_ALWAYS && w->inflight_count >= WAL_LINGER_MIN) {
             w->lingering = true;
             w->linger_target = w->batch_count + w->inflight_count;
+            w->linger_base = w->batch_count;
+            w->linger_holds = 0;
             uv_timer_start(&w->linger_timer, on_linger_timer, WAL_LINGER_MS, 0);
         }
     }

@@ -69,8 +69,10 @@ int wal_check(const wal_config_t *cfg, engine_t *e, char *err, size_t errlen);
 int wal_start(wal_t *w, uv_loop_t *loop, void (*durable)(void *ctx), void *ctx);
 /* The engine's journal (engine_set_journal(e, wal_journal, w)). */
 void wal_journal(void *w, journal_kind_t kind, const job_t *j, const tube_t *t);
-/* A reply produced now must wait until wal_durable() reaches this. */
-uint64_t wal_position(const wal_t *w);
+/* A reply produced now must wait until wal_durable() reaches this. Call it
+ * for each reply that is held back: while group commit lingers, a held reply
+ * that brought no record of its own ends the linger (see wal_internal.h). */
+uint64_t wal_position(wal_t *w);
 uint64_t wal_durable(const wal_t *w);
 /* End of a loop turn: hand the filled batch to the writer, advance
  * compaction. */

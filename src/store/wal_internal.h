@@ -21,7 +21,13 @@
  * one is sealed once it holds as many records again (or WAL_LINGER_MS
  * later): the clients just answered send their next changes at once, and
  * they then share one fdatasync with those that were already waiting,
- * instead of taking turns with them in batches of half the size. */
+ * instead of taking turns with them in batches of half the size.
+ *
+ * It is sealed at once, too, when more replies were held for it than it
+ * gained records: a reply that logged nothing (a reserve, say, that hands
+ * out a task put in this batch) comes from a client that will send nothing
+ * to fill the batch until it has that reply, so waiting longer only delays
+ * it. */
 #define WAL_LINGER_MIN 8
 #define WAL_LINGER_MS 1
 /* When the disk is full, this much of the preallocated space is kept for
@@ -115,6 +121,8 @@ struct wal {
      * fires. */
     bool lingering;
     uint32_t linger_target;
+    uint32_t linger_base;  /* records in the batch when the linger began */
+    uint32_t linger_holds; /* replies held for the batch since then */
     uv_timer_t linger_timer;
     int handles_open; /* the writer's async and the timer: w is freed after both */
     uint64_t seg_bytes;    /* written to the current segment, as the loop counts */
