@@ -118,6 +118,7 @@ phptest: deps-test $(BUILD)/asan/deferd
 
 bench: deps-bench $(BUILD)/deferd $(BUILD)/bsload
 	DEFERD=$(abspath $(BUILD))/deferd BSLOAD=$(abspath $(BUILD))/bsload bench/run.sh
+	DEFERD=$(abspath $(BUILD))/deferd BSLOAD=$(abspath $(BUILD))/bsload bench/php.sh
 
 fuzz: deps-fuzz
 	BUILD=$(BUILD) fuzz/run.sh

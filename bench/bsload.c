@@ -10,8 +10,9 @@
  * Model: each connection runs `depth` independent chains. A chain has at
  * most one command in flight and issues its next command when that one's
  * reply arrives (put -> put, reserve -> delete -> reserve, put -> reserve ->
- * delete -> put). Replies on a connection come back in command order, so a
- * FIFO of in-flight commands per connection tells which reply answers what.
+ * delete -> put, put -> delete -> put). Replies on a connection come back in
+ * command order, so a FIFO of in-flight commands per connection tells which
+ * reply answers what.
  *
  * Modes (one summary line on stdout, key=value, for scripts):
  *   put    puts; ops = puts
@@ -19,7 +20,12 @@
  *   drain  reserve-with-timeout 0 + delete until the queue is empty;
  *          ops = jobs removed
  *   cycle  put -> reserve -> delete; ops = complete cycles
+ *   churn  put -> delete of the id just inserted (no reserve), so jobs
+ *          already in the queue are never touched; ops = complete pairs
  *   stats  print a few numbers from the server's `stats`
+ * With --redis, put and fill speak Redis's protocol (RESP) instead: each put
+ * is LPUSH <tube> <body>, answered with the list's new length, so the very
+ * same client can load Redis for a side-by-side comparison.
  * Latency (p50/p99/p99.9) is per command, from the moment it is handed to
  * the kernel to the moment its complete reply has been read.
  *
@@ -55,9 +61,16 @@
 /* Setup commands (use/watch/stats) must answer within this. */
 #define SYNC_TIMEOUT_SEC 10
 
-typedef enum run_mode { MODE_PUT, MODE_FILL, MODE_DRAIN, MODE_CYCLE, MODE_STATS } run_mode_t;
+typedef enum run_mode {
+    MODE_PUT,
+    MODE_FILL,
+    MODE_DRAIN,
+    MODE_CYCLE,
+    MODE_CHURN,
+    MODE_STATS
+} run_mode_t;
 
-static const char *const mode_names[] = {"put", "fill", "drain", "cycle", "stats"};
+static const char *const mode_names[] = {"put", "fill", "drain", "cycle", "churn", "stats"};
 
 typedef enum cmd_kind { CMD_PUT, CMD_RESERVE, CMD_DELETE } cmd_kind_t;
 
@@ -73,6 +86,7 @@ typedef struct config {
     double hard_timeout;
     const char *tube;
     bool tube_per_conn;
+    bool redis; /* RESP: put = LPUSH tube body */
     uint32_t pri;
     uint32_t ttr;
     unsigned reserve_timeout; /* drain mode */
@@ -351,9 +365,10 @@ static void tube_name(unsigned i, char *buf, size_t cap) {
 static void setup_tube(int fd, unsigned i) {
     char tube[256], cmd[300], expect[300];
     tube_name(i, tube, sizeof tube);
-    if (strcmp(tube, "default") == 0)
+    if (strcmp(tube, "default") == 0 || cfg.redis)
         return;
-    if (cfg.mode == MODE_PUT || cfg.mode == MODE_FILL || cfg.mode == MODE_CYCLE) {
+    if (cfg.mode == MODE_PUT || cfg.mode == MODE_FILL || cfg.mode == MODE_CYCLE ||
+        cfg.mode == MODE_CHURN) {
         snprintf(cmd, sizeof cmd, "use %s", tube);
         snprintf(expect, sizeof expect, "USING %s", tube);
         sync_command(fd, cmd, expect);
@@ -521,6 +536,8 @@ _Noreturn static void unexpected(const conn_t *c, const pending_t *pd, const cha
         snprintf(cmd, sizeof cmd, "reserve-with-timeout %u", reserve_timeout());
     else if (pd->kind == CMD_DELETE)
         snprintf(cmd, sizeof cmd, "delete %llu", (unsigned long long)pd->id);
+    else if (cfg.redis)
+        snprintf(cmd, sizeof cmd, "LPUSH %s <%u bytes>", cfg.tube, cfg.size);
     else
         snprintf(cmd, sizeof cmd, "put %u 0 %u %u", cfg.pri, cfg.ttr, cfg.size);
     die(EXIT_FAIL, "connection %u: unexpected reply to '%s': '%s'", c->index, cmd,
@@ -557,6 +574,17 @@ static size_t take_reply(conn_t *c, size_t pos, int64_t now) {
     switch (pd.kind) {
     case CMD_PUT: {
         uint64_t id = 0;
+        if (cfg.redis) {
+            /* LPUSH answers the list's new length: it grows with every
+             * push, so it must increase on each connection too. */
+            if (!IS(":") || !parse_u64(p + 1, eol, &id))
+                unexpected(c, &pd, p, n);
+            if (id <= c->last_id)
+                die(EXIT_FAIL, "connection %u: list length %llu after %llu: must increase",
+                    c->index, (unsigned long long)id, (unsigned long long)c->last_id);
+            c->last_id = id;
+            break;
+        }
         if (!IS("INSERTED ") || !parse_u64(p + 9, eol, &id))
             unexpected(c, &pd, p, n);
         if (id <= c->last_id)
@@ -601,6 +629,8 @@ static size_t take_reply(conn_t *c, size_t pos, int64_t now) {
     case CMD_PUT:
         if (cfg.mode == MODE_CYCLE) {
             send_cmd(c, CMD_RESERVE, 0, now);
+        } else if (cfg.mode == MODE_CHURN) {
+            send_cmd(c, CMD_DELETE, c->last_id, now);
         } else {
             ops_done++;
             chain_next(c, now);
@@ -669,8 +699,13 @@ static void prepare_put_command(void) {
     /* A varied body, so a server that mixes up or truncates bodies shows. */
     for (uint32_t i = 0; i < cfg.size; i++)
         body_pattern[i] = "0123456789abcdefghijklmnopqrstuvwxyz"[i % 36];
-    char head[100];
-    int hn = snprintf(head, sizeof head, "put %u 0 %u %u\r\n", cfg.pri, cfg.ttr, cfg.size);
+    char head[300];
+    int hn;
+    if (cfg.redis)
+        hn = snprintf(head, sizeof head, "*3\r\n$5\r\nLPUSH\r\n$%zu\r\n%s\r\n$%u\r\n",
+                      strlen(cfg.tube), cfg.tube, cfg.size);
+    else
+        hn = snprintf(head, sizeof head, "put %u 0 %u %u\r\n", cfg.pri, cfg.ttr, cfg.size);
     put_cmd_len = (size_t)hn + cfg.size + 2;
     put_cmd = malloc(put_cmd_len);
     if (!put_cmd)
@@ -760,10 +795,10 @@ static int run_load(void) {
     }
 
     double secs = (double)(end - start) / 1e9;
-    printf("mode=%s conns=%u depth=%u size=%u tube=%s%s ops=%llu cmds=%llu secs=%.3f "
+    printf("mode=%s%s conns=%u depth=%u size=%u tube=%s%s ops=%llu cmds=%llu secs=%.3f "
            "ops_per_sec=%.0f p50_us=%.1f p99_us=%.1f p999_us=%.1f max_us=%.1f mean_us=%.1f\n",
-           mode_names[cfg.mode], cfg.conns, cfg.depth, cfg.size, cfg.tube,
-           cfg.tube_per_conn ? "-N" : "", (unsigned long long)ops_done,
+           mode_names[cfg.mode], cfg.redis ? " proto=resp" : "", cfg.conns, cfg.depth, cfg.size,
+           cfg.tube, cfg.tube_per_conn ? "-N" : "", (unsigned long long)ops_done,
            (unsigned long long)cmds_done, secs, secs > 0 ? (double)ops_done / secs : 0.0,
            hist_percentile_us(0.50), hist_percentile_us(0.99), hist_percentile_us(0.999),
            (double)hist_max / 1000.0, hist_count ? hist_sum / (double)hist_count / 1000.0 : 0.0);
@@ -775,17 +810,21 @@ static int run_load(void) {
 static void usage(FILE *f) {
     fprintf(f,
             "usage: bsload [options]\n"
-            "  -m, --mode MODE        put | fill | drain | cycle | stats (default put)\n"
+            "  -m, --mode MODE        put | fill | drain | cycle | churn | stats\n"
+            "                         (default put)\n"
             "  -a, --addr HOST        server address, or unix:/path (default 127.0.0.1)\n"
             "  -p, --port PORT        server port (default 11300)\n"
             "  -c, --conns N          connections (default 1)\n"
             "  -D, --depth N          commands in flight per connection (default 1;\n"
             "                         64 for fill)\n"
             "  -s, --size BYTES       job body size (default 100)\n"
-            "  -n, --ops N            stop after N operations (puts, drained jobs, cycles)\n"
+            "  -n, --ops N            stop after N operations (puts, drained jobs, cycles,\n"
+            "                         put+delete pairs)\n"
             "  -d, --duration SECS    stop starting operations after SECS (fractions ok)\n"
             "  -t, --tube NAME        tube to use/watch (default 'default')\n"
             "      --tube-per-conn    connection i uses tube NAME-i instead\n"
+            "      --redis            put/fill only: speak Redis's protocol, each put\n"
+            "                         being LPUSH <tube> <body> (for comparisons)\n"
             "      --pri N            put priority (default 1024)\n"
             "      --ttr N            put time-to-run (default 60)\n"
             "  -r, --reserve-timeout N  drain: reserve-with-timeout N (default 0); with\n"
@@ -794,8 +833,8 @@ static void usage(FILE *f) {
             "  -T, --timeout SECS     hard timeout: fail if not done by then\n"
             "                         (default: duration + 30, or 300 without -d)\n"
             "  -h, --help\n"
-            "put/cycle need -n or -d (default -d 5); fill needs -n; drain runs until the\n"
-            "queue is empty. Output: one line of key=value pairs on stdout.\n");
+            "put/cycle/churn need -n or -d (default -d 5); fill needs -n; drain runs until\n"
+            "the queue is empty. Output: one line of key=value pairs on stdout.\n");
 }
 
 static unsigned long long num_arg(const char *opt, const char *s, unsigned long long max) {
@@ -808,7 +847,7 @@ static unsigned long long num_arg(const char *opt, const char *s, unsigned long 
 }
 
 static void parse_args(int argc, char **argv) {
-    enum { OPT_PRI = 256, OPT_TTR, OPT_TUBE_PER_CONN };
+    enum { OPT_PRI = 256, OPT_TTR, OPT_TUBE_PER_CONN, OPT_REDIS };
     static const struct option longopts[] = {
         {"mode", required_argument, NULL, 'm'},
         {"addr", required_argument, NULL, 'a'},
@@ -820,6 +859,7 @@ static void parse_args(int argc, char **argv) {
         {"duration", required_argument, NULL, 'd'},
         {"tube", required_argument, NULL, 't'},
         {"tube-per-conn", no_argument, NULL, OPT_TUBE_PER_CONN},
+        {"redis", no_argument, NULL, OPT_REDIS},
         {"pri", required_argument, NULL, OPT_PRI},
         {"ttr", required_argument, NULL, OPT_TTR},
         {"reserve-timeout", required_argument, NULL, 'r'},
@@ -838,7 +878,8 @@ static void parse_args(int argc, char **argv) {
                 if (strcmp(optarg, mode_names[k]) == 0)
                     break;
             if (k == sizeof mode_names / sizeof mode_names[0])
-                die(EXIT_USAGE, "unknown mode '%s' (put, fill, drain, cycle, stats)", optarg);
+                die(EXIT_USAGE, "unknown mode '%s' (put, fill, drain, cycle, churn, stats)",
+                    optarg);
             cfg.mode = (run_mode_t)k;
             break;
         }
@@ -879,6 +920,9 @@ static void parse_args(int argc, char **argv) {
         case OPT_TUBE_PER_CONN:
             cfg.tube_per_conn = true;
             break;
+        case OPT_REDIS:
+            cfg.redis = true;
+            break;
         case OPT_PRI:
             cfg.pri = (uint32_t)num_arg("--pri", optarg, UINT32_MAX);
             break;
@@ -902,11 +946,14 @@ static void parse_args(int argc, char **argv) {
         die(EXIT_USAGE, "-c and -D must be at least 1");
     if (strlen(cfg.tube) == 0 || strlen(cfg.tube) > 180)
         die(EXIT_USAGE, "-t: tube names are 1..200 bytes (180 here, to leave room for -N)");
+    if (cfg.redis && ((cfg.mode != MODE_PUT && cfg.mode != MODE_FILL) || cfg.tube_per_conn))
+        die(EXIT_USAGE, "--redis: only put and fill, with one list (no --tube-per-conn)");
     if (cfg.mode == MODE_FILL && cfg.ops == 0)
         die(EXIT_USAGE, "fill needs -n (how many jobs)");
     if (cfg.mode == MODE_FILL && !depth_given)
         cfg.depth = 64; /* fill is about getting jobs in fast: pipeline */
-    if ((cfg.mode == MODE_PUT || cfg.mode == MODE_CYCLE) && cfg.ops == 0 && cfg.duration == 0)
+    if ((cfg.mode == MODE_PUT || cfg.mode == MODE_CYCLE || cfg.mode == MODE_CHURN) &&
+        cfg.ops == 0 && cfg.duration == 0)
         cfg.duration = 5;
     if (cfg.hard_timeout == 0)
         cfg.hard_timeout = cfg.duration > 0 ? cfg.duration + 30 : 300;

@@ -454,12 +454,18 @@ final class Connection
      * Appends what the server sent next to $this->in, waiting for it until
      * the deadline.
      *
+     * It waits first and reads after: a read is only wanted once the
+     * socket is readable, and trying one before (an empty non-blocking
+     * read, then feof()'s own poll and peek) cost three system calls more
+     * per answer - a quarter of dispatch()'s time in PHP.
+     *
      * @throws ConnectionLost  the server closed the connection
      * @throws TimeoutException
      */
     private function fill(float $deadline): void
     {
         while (true) {
+            $this->waitFor(false, $deadline);
             $chunk = @fread($this->socket, self::READ_CHUNK);
             if (is_string($chunk) && $chunk !== '') {
                 $this->in .= $chunk;
@@ -476,7 +482,6 @@ final class Connection
                     $this->answerStarted,
                 );
             }
-            $this->waitFor(false, $deadline);
         }
     }
 
