@@ -297,16 +297,23 @@ static void compaction_collect(wal_t *w, int64_t now) {
     w->compact_not_before = now + COMPACT_RETRY_NS;
 }
 
+/* Hand the filling batch to the writer if it may go now. */
+static void submit_if_ready(wal_t *w) {
+    if (!w->inflight && !w->lingering && w->batch_count)
+        submit_batch(w);
+}
+
 void wal_end_turn(wal_t *w, int64_t now) {
     if (!w->started)
         return;
-    if (w->lingering && (w->batch_count >= w->linger_target ||
-                         w->linger_holds > w->batch_count - w->linger_base)) {
-        w->lingering = false;
-        uv_timer_stop(&w->linger_timer);
+    if (w->lingering) {
+        uint32_t gained = w->batch_count - w->linger_base;
+        if (gained >= w->inflight_count || w->linger_holds > gained) {
+            w->lingering = false;
+            uv_timer_stop(&w->linger_timer);
+        }
     }
-    if (!w->inflight && !w->lingering && w->batch_count)
-        submit_batch(w);
+    submit_if_ready(w);
     compaction_step(w, now);
     if (atomic_load(&w->wr.space_low) && now >= w->grow_not_before) {
         w->grow_not_before = now + GROW_RETRY_NS;
@@ -317,8 +324,7 @@ void wal_end_turn(wal_t *w, int64_t now) {
 static void on_linger_timer(uv_timer_t *h) {
     wal_t *w = h->data;
     w->lingering = false;
-    if (!w->inflight && w->batch_count)
-        submit_batch(w);
+    submit_if_ready(w);
 }
 
 static void on_writer_async(uv_async_t *h) {
@@ -331,14 +337,12 @@ static void on_writer_async(uv_async_t *h) {
         w->inflight = false;
         if (w->cfg.sync == WAL_SYNC_ALWAYS && w->inflight_count >= WAL_LINGER_MIN) {
             w->lingering = true;
-            w->linger_target = w->batch_count + w->inflight_count;
             w->linger_base = w->batch_count;
             w->linger_holds = 0;
             uv_timer_start(&w->linger_timer, on_linger_timer, WAL_LINGER_MS, 0);
         }
     }
-    if (!w->inflight && !w->lingering && w->batch_count)
-        submit_batch(w);
+    submit_if_ready(w);
     compaction_collect(w, now);
     compaction_step(w, now);
     if (advanced && w->durable_cb)

@@ -117,10 +117,9 @@ struct wal {
     size_t inflight_bytes;
     uint32_t inflight_count; /* its records */
     /* Group commit lingers after a batch became durable (WAL_LINGER_MIN):
-     * until the filling batch holds linger_target records, or the timer
-     * fires. */
+     * until the filling batch has gained inflight_count records since, more
+     * replies were held for it than it gained, or the timer fires. */
     bool lingering;
-    uint32_t linger_target;
     uint32_t linger_base;  /* records in the batch when the linger began */
     uint32_t linger_holds; /* replies held for the batch since then */
     uv_timer_t linger_timer;

@@ -40,20 +40,9 @@ class ProtocolError(AssertionError):
 _DATA_REPLY = re.compile(rb"^(OK|FOUND|RESERVED)(?: (\d+))? (\d+)$")
 
 
-class Client:
-    """A beanstalk connection that reads exactly one reply at a time."""
-
-    def __init__(self, address, family=socket.AF_INET, timeout=IO_TIMEOUT, sock=None):
-        if sock is None:
-            sock = socket.socket(family, socket.SOCK_STREAM)
-            sock.settimeout(timeout)
-            sock.connect(address)
-        sock.settimeout(timeout)
-        self.sock = sock
-        self.buf = bytearray()
-        self.timeout = timeout
-
-    # ---- raw I/O ----
+class _Connection:
+    """What both kinds of test connection share: a socket with a read buffer
+    (self.sock, self.buf, self.timeout), raw sends and end-of-stream checks."""
 
     def send(self, data):
         self.sock.sendall(data)
@@ -82,26 +71,6 @@ class Client:
         data = bytes(self.buf[:n])
         del self.buf[:n]
         return data
-
-    def reply(self):
-        """Exactly one reply: a line, plus its data block for OK/FOUND/RESERVED."""
-        line = self.read_line()
-        m = _DATA_REPLY.match(line[:-2])
-        if m:
-            size = int(m.group(3))
-            block = self.read_exact(size + 2)
-            if block[-2:] != b"\r\n":
-                raise ProtocolError("data block of %r not followed by CRLF: %r" % (line, block[-2:]))
-            return line + block
-        return line
-
-    def replies(self, n):
-        return [self.reply() for _ in range(n)]
-
-    def cmd(self, data):
-        """Send one command (with its CRLF, and body for put); return its reply."""
-        self.send(data)
-        return self.reply()
 
     def expect_eof(self, timeout=IO_TIMEOUT):
         """The server closes the connection without sending anything more."""
@@ -135,6 +104,48 @@ class Client:
             self.sock.close()
         except OSError:
             pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+class Client(_Connection):
+    """A beanstalk connection that reads exactly one reply at a time."""
+
+    def __init__(self, address, family=socket.AF_INET, timeout=IO_TIMEOUT, sock=None):
+        if sock is None:
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            sock.settimeout(timeout)
+            sock.connect(address)
+        sock.settimeout(timeout)
+        self.sock = sock
+        self.buf = bytearray()
+        self.timeout = timeout
+
+    # ---- replies ----
+
+    def reply(self):
+        """Exactly one reply: a line, plus its data block for OK/FOUND/RESERVED."""
+        line = self.read_line()
+        m = _DATA_REPLY.match(line[:-2])
+        if m:
+            size = int(m.group(3))
+            block = self.read_exact(size + 2)
+            if block[-2:] != b"\r\n":
+                raise ProtocolError("data block of %r not followed by CRLF: %r" % (line, block[-2:]))
+            return line + block
+        return line
+
+    def replies(self, n):
+        return [self.reply() for _ in range(n)]
+
+    def cmd(self, data):
+        """Send one command (with its CRLF, and body for put); return its reply."""
+        self.send(data)
+        return self.reply()
 
     # ---- conveniences ----
 
@@ -185,12 +196,6 @@ class Client:
 
     def list_tubes(self):
         return self.yaml(b"list-tubes\r\n")
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 def _b(s):
@@ -715,7 +720,7 @@ class HttpResponse:
         return "<HTTP %d %s %r>" % (self.status, self.headers, self.body[:600])
 
 
-class HttpClient:
+class HttpClient(_Connection):
     """One keep-alive HTTP/1.1 connection to deferd's API."""
 
     def __init__(self, port, token=None, timeout=IO_TIMEOUT, host="127.0.0.1"):
@@ -728,32 +733,9 @@ class HttpClient:
 
     # ---- raw I/O ----
 
-    def send(self, data):
-        self.sock.sendall(data)
-
-    def _fill(self):
-        data = self.sock.recv(1 << 16)
-        if not data:
-            raise EOFError("server closed the connection (buffered: %r)" % bytes(self.buf[:200]))
-        self.buf += data
-
     def _line(self):
-        while True:
-            i = self.buf.find(b"\r\n")
-            if i >= 0:
-                line = bytes(self.buf[:i])
-                del self.buf[: i + 2]
-                return line
-            if len(self.buf) > 1 << 16:
-                raise ProtocolError("no CRLF in %d bytes: %r" % (len(self.buf), bytes(self.buf[:200])))
-            self._fill()
-
-    def _exact(self, n):
-        while len(self.buf) < n:
-            self._fill()
-        data = bytes(self.buf[:n])
-        del self.buf[:n]
-        return data
+        """One line of the head, without its CRLF."""
+        return self.read_line()[:-2]
 
     def read_head(self):
         """Status line and headers: (version, status, reason, headers)."""
@@ -776,8 +758,8 @@ class HttpClient:
         """One chunk of a chunked body (b"" for the last one)."""
         size_line = self._line()
         size = int(size_line.split(b";")[0], 16)
-        data = self._exact(size)
-        if self._exact(2) != b"\r\n":
+        data = self.read_exact(size)
+        if self.read_exact(2) != b"\r\n":
             raise ProtocolError("chunk of %d bytes not followed by CRLF" % size)
         return data
 
@@ -795,44 +777,10 @@ class HttpClient:
                 pass
             body = bytes(body)
         elif "content-length" in hd:
-            body = self._exact(int(hd["content-length"]))
+            body = self.read_exact(int(hd["content-length"]))
         else:
             raise ProtocolError("response without a length: %r" % headers)
         return HttpResponse(version, status, reason, headers, body)
-
-    def expect_eof(self, timeout=IO_TIMEOUT):
-        assert not self.buf, "unexpected bytes before EOF: %r" % bytes(self.buf)
-        self.sock.settimeout(timeout)
-        try:
-            data = self.sock.recv(1 << 16)
-        except ConnectionResetError:
-            data = b""
-        finally:
-            self.sock.settimeout(self.timeout)
-        assert data == b"", "expected EOF, got %r" % data
-
-    def expect_nothing(self, wait=0.3):
-        assert not self.buf, "unexpected bytes: %r" % bytes(self.buf)
-        self.sock.settimeout(wait)
-        try:
-            data = self.sock.recv(1 << 16)
-        except socket.timeout:
-            return
-        finally:
-            self.sock.settimeout(self.timeout)
-        raise AssertionError("expected nothing yet, got %r" % data)
-
-    def close(self):
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     # ---- requests ----
 
